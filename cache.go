@@ -1,0 +1,3 @@
+package redisclient
+
+type cacheCounters struct{}

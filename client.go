@@ -1,0 +1,566 @@
+package redisclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/singleflight"
+)
+
+// NoExpiry, passed as a TTL, stores a key without expiry. As
+// Options.DefaultTTL it makes writes with ttl 0 never expire.
+const NoExpiry time.Duration = -1
+
+// Client is a namespaced view of a pooled go-redis client. It is safe for
+// concurrent use. Views made with Namespace, WithSerializer and WithDefaultTTL
+// share one pool, breaker, stats and set of subscriptions.
+type Client struct {
+	shared     *shared
+	err        error // construction or view error returned by every call
+	ns         string
+	prefix     string // ns + sep, precomputed so a key costs one allocation
+	sep        string
+	ser        Serializer
+	defaultTTL time.Duration
+}
+
+// shared is the state every view of one pool has in common.
+type shared struct {
+	rdb       redis.UniversalClient
+	opts      Options
+	deploy    deployment
+	log       *slog.Logger
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+	flight    singleflight.Group
+	stats     cacheCounters
+	breaker   *breaker
+	subs      subscriptions
+}
+
+// New validates opts and returns a Client. It does not touch the network:
+// connections are made on first use, so New returns at once even when Redis
+// is down. Invalid options give an error wrapping ErrInvalidOptions that names
+// the field.
+func New(opts Options) (*Client, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	d, _ := o.deployment()
+	sh := &shared{opts: o, deploy: d, log: o.Logger}
+	if sh.log == nil {
+		sh.log = slog.New(slog.DiscardHandler)
+	}
+	sh.rdb = redis.NewUniversalClient(o.universal())
+	sh.breaker = newBreaker(o.Breaker)
+	sh.rdb.AddHook(newResilienceHook(o.Retry, sh.breaker))
+	return &Client{
+		shared:     sh,
+		ns:         o.Namespace,
+		prefix:     o.Namespace + o.Separator,
+		sep:        o.Separator,
+		ser:        o.Serializer,
+		defaultTTL: o.DefaultTTL,
+	}, nil
+}
+
+// errView returns a view on which every call fails with err.
+func (c *Client) errView(err error) *Client {
+	v := *c
+	v.err = err
+	return &v
+}
+
+func errClient(err error) *Client {
+	return &Client{shared: &shared{}, err: err}
+}
+
+var (
+	defaultMu     sync.Mutex
+	defaultClient atomic.Pointer[Client]
+	// newDefaultClient builds the singleton; tests replace it.
+	newDefaultClient = func() (*Client, error) {
+		opts, err := OptionsFromEnv()
+		if err != nil {
+			return nil, err
+		}
+		return New(opts)
+	}
+)
+
+// GetClient returns the process-wide Client, built on first use from
+// OptionsFromEnv. It never returns nil: when construction failed, every call
+// on the returned Client returns that error (see Default to check it once at
+// start-up).
+func GetClient() *Client {
+	c, _ := Default()
+	return c
+}
+
+// Default returns the same singleton as GetClient together with its
+// construction error, if any. The constructor runs once, however many
+// goroutines ask first.
+func Default() (*Client, error) {
+	if c := defaultClient.Load(); c != nil {
+		return c, c.err
+	}
+	defaultMu.Lock()
+	defer defaultMu.Unlock()
+	if c := defaultClient.Load(); c != nil {
+		return c, c.err
+	}
+	c, err := newDefaultClient()
+	if err != nil {
+		c = errClient(fmt.Errorf("redisclient: default client: %w", err))
+	}
+	defaultClient.Store(c)
+	return c, c.err
+}
+
+// SetDefault makes c the singleton returned by GetClient and Default, for
+// wiring at application start and in tests. A nil c resets it, so the next
+// GetClient builds one from the environment again. The previous client is
+// not closed.
+func SetDefault(c *Client) {
+	defaultMu.Lock()
+	defer defaultMu.Unlock()
+	defaultClient.Store(c)
+}
+
+// Close closes the subscriptions and the connection pool shared by every view
+// of this client. It is idempotent; calls made after it return ErrClosed.
+func (c *Client) Close() error {
+	if c.err != nil && c.shared.rdb == nil {
+		return nil
+	}
+	sh := c.shared
+	sh.closeOnce.Do(func() {
+		sh.closed.Store(true)
+		sh.subs.closeAll()
+		sh.closeErr = sh.rdb.Close()
+	})
+	return sh.closeErr
+}
+
+// Redis returns the underlying go-redis client, for hooks (redisotel), raw
+// commands and anything this package does not wrap. Keys used through it are
+// not namespaced. It is nil when the client could not be constructed.
+func (c *Client) Redis() redis.UniversalClient { return c.shared.rdb }
+
+// Err returns the construction or view error every call on c returns, or nil.
+func (c *Client) Err() error { return c.err }
+
+// expiry turns a caller's TTL into what is sent to Redis: 0 means the view's
+// default, NoExpiry means none.
+func (c *Client) expiry(ttl time.Duration) (time.Duration, error) {
+	if ttl == 0 {
+		ttl = c.defaultTTL
+	}
+	switch {
+	case ttl == NoExpiry:
+		return 0, nil
+	case ttl < time.Millisecond:
+		return 0, fmt.Errorf("ttl %v: must be at least 1ms, 0 for the default, or NoExpiry", ttl)
+	}
+	if j := c.shared.opts.TTLJitter; j > 0 {
+		ttl -= time.Duration(rand.Float64() * j * float64(ttl))
+		ttl = max(ttl, time.Millisecond)
+	}
+	return ttl, nil
+}
+
+func (c *Client) isCluster() bool { return c.shared.deploy == cluster }
+
+// Set stores value under key with the given TTL: 0 means the default TTL,
+// NoExpiry none. Strings and byte slices are stored as they are, numbers as
+// decimal text, other values through the serializer.
+func (c *Client) Set(ctx context.Context, key string, value any, ttl time.Duration) error {
+	k, err := c.key("set", key)
+	if err != nil {
+		return err
+	}
+	exp, err := c.expiry(ttl)
+	if err != nil {
+		return opErr("set", k, err)
+	}
+	v, err := encodeValue(c.ser, value)
+	if err != nil {
+		return opErr("set", k, err)
+	}
+	return opErr("set", k, c.shared.rdb.Set(ctx, k, v, exp).Err())
+}
+
+// SetNX stores value only if key does not exist yet, and reports whether it
+// did. TTL as for Set.
+func (c *Client) SetNX(ctx context.Context, key string, value any, ttl time.Duration) (bool, error) {
+	k, err := c.key("setnx", key)
+	if err != nil {
+		return false, err
+	}
+	exp, err := c.expiry(ttl)
+	if err != nil {
+		return false, opErr("setnx", k, err)
+	}
+	v, err := encodeValue(c.ser, value)
+	if err != nil {
+		return false, opErr("setnx", k, err)
+	}
+	ok, err := c.shared.rdb.SetNX(ctx, k, v, exp).Result()
+	return ok, opErr("setnx", k, err)
+}
+
+// Get decodes the value of key into dest, which must be a non-nil pointer.
+// A missing key is ErrNotFound. *string and *[]byte receive the raw bytes;
+// a Python pickle is ErrUnsupportedFormat; a corrupt value is a decode error
+// naming the key.
+func (c *Client) Get(ctx context.Context, key string, dest any) error {
+	k, err := c.key("get", key)
+	if err != nil {
+		return err
+	}
+	b, err := c.shared.rdb.Get(ctx, k).Bytes()
+	if err != nil {
+		return opErr("get", k, notFound(err))
+	}
+	return opErr("get", k, decodeValue(c.ser, b, dest))
+}
+
+// notFound turns go-redis's nil reply into ErrNotFound.
+func notFound(err error) error {
+	if errors.Is(err, redis.Nil) {
+		return ErrNotFound
+	}
+	return err
+}
+
+// Delete removes keys and returns how many existed.
+func (c *Client) Delete(ctx context.Context, keys ...string) (int64, error) {
+	full, err := c.keys("delete", keys)
+	if err != nil || len(full) == 0 {
+		return 0, err
+	}
+	n, err := c.perKey(ctx, full, func(p redis.Cmdable, ks ...string) *redis.IntCmd { return p.Del(ctx, ks...) })
+	return n, opErr("delete", keyList(full), err)
+}
+
+// Exists returns how many of keys exist.
+func (c *Client) Exists(ctx context.Context, keys ...string) (int64, error) {
+	full, err := c.keys("exists", keys)
+	if err != nil || len(full) == 0 {
+		return 0, err
+	}
+	n, err := c.perKey(ctx, full, func(p redis.Cmdable, ks ...string) *redis.IntCmd { return p.Exists(ctx, ks...) })
+	return n, opErr("exists", keyList(full), err)
+}
+
+// perKey runs a multi-key integer command. On a cluster the keys may live in
+// different slots, so it pipelines one command per key and sums the replies.
+func (c *Client) perKey(ctx context.Context, full []string, cmd func(redis.Cmdable, ...string) *redis.IntCmd) (int64, error) {
+	if !c.isCluster() || len(full) == 1 {
+		return cmd(c.shared.rdb, full...).Result()
+	}
+	cmds := make([]*redis.IntCmd, len(full))
+	_, err := c.shared.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range full {
+			cmds[i] = cmd(p, k)
+		}
+		return nil
+	})
+	var n int64
+	for _, r := range cmds {
+		n += r.Val()
+	}
+	return n, err
+}
+
+func keyList(full []string) string {
+	if len(full) == 1 {
+		return full[0]
+	}
+	return fmt.Sprintf("%s (and %d more)", full[0], len(full)-1)
+}
+
+// Expire sets the TTL of an existing key (0 means the default TTL, NoExpiry
+// removes the expiry) and reports whether the key exists.
+func (c *Client) Expire(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	k, err := c.key("expire", key)
+	if err != nil {
+		return false, err
+	}
+	exp, err := c.expiry(ttl)
+	if err != nil {
+		return false, opErr("expire", k, err)
+	}
+	var ok bool
+	if exp == 0 {
+		ok, err = c.shared.rdb.Persist(ctx, k).Result()
+		if err == nil && !ok {
+			var n int64
+			n, err = c.shared.rdb.Exists(ctx, k).Result()
+			ok = n == 1
+		}
+	} else {
+		ok, err = c.shared.rdb.PExpire(ctx, k, exp).Result()
+	}
+	return ok, opErr("expire", k, err)
+}
+
+// TTL returns the remaining time to live of key: NoExpiry for a key without
+// expiry, ErrNotFound for a missing key.
+func (c *Client) TTL(ctx context.Context, key string) (time.Duration, error) {
+	k, err := c.key("ttl", key)
+	if err != nil {
+		return 0, err
+	}
+	d, err := c.shared.rdb.PTTL(ctx, k).Result()
+	if err != nil {
+		return 0, opErr("ttl", k, err)
+	}
+	switch d {
+	case -2, -2 * time.Millisecond:
+		return 0, opErr("ttl", k, ErrNotFound)
+	case -1, -1 * time.Millisecond:
+		return NoExpiry, nil
+	}
+	return d, nil
+}
+
+// Incr adds by to the integer at key (missing keys count as 0) and returns
+// the new value. It is never retried once it may have reached the server.
+func (c *Client) Incr(ctx context.Context, key string, by int64) (int64, error) {
+	k, err := c.key("incr", key)
+	if err != nil {
+		return 0, err
+	}
+	n, err := c.shared.rdb.IncrBy(ctx, k, by).Result()
+	return n, opErr("incr", k, err)
+}
+
+// Decr subtracts by from the integer at key and returns the new value.
+func (c *Client) Decr(ctx context.Context, key string, by int64) (int64, error) {
+	k, err := c.key("decr", key)
+	if err != nil {
+		return 0, err
+	}
+	n, err := c.shared.rdb.DecrBy(ctx, k, by).Result()
+	return n, opErr("decr", k, err)
+}
+
+// MGet fetches keys in one round trip (one pipeline per node on a cluster)
+// and returns the values found, by key; missing keys are absent from the map.
+// A value that fails to decode is left out and reported in the returned
+// error, which then accompanies the other values.
+func MGet[T any](ctx context.Context, c *Client, keys ...string) (map[string]T, error) {
+	raw, err := c.mget(ctx, "mget", keys)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]T, len(raw))
+	var errs []error
+	for i, b := range raw {
+		if b == nil {
+			continue
+		}
+		var v T
+		if err := decodeValue(c.ser, b, &v); err != nil {
+			errs = append(errs, opErr("mget", c.prefix+keys[i], err))
+			continue
+		}
+		out[keys[i]] = v
+	}
+	return out, errors.Join(errs...)
+}
+
+// mget returns the raw value of each key in order, nil for a miss.
+func (c *Client) mget(ctx context.Context, op string, keys []string) ([][]byte, error) {
+	full, err := c.keys(op, keys)
+	if err != nil || len(full) == 0 {
+		return nil, err
+	}
+	out := make([][]byte, len(full))
+	if !c.isCluster() {
+		vals, err := c.shared.rdb.MGet(ctx, full...).Result()
+		if err != nil {
+			return nil, opErr(op, keyList(full), err)
+		}
+		for i, v := range vals {
+			if s, ok := v.(string); ok {
+				out[i] = []byte(s)
+			}
+		}
+		return out, nil
+	}
+	cmds := make([]*redis.StringCmd, len(full))
+	_, err = c.shared.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range full {
+			cmds[i] = p.Get(ctx, k)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, opErr(op, keyList(full), err)
+	}
+	for i, cmd := range cmds {
+		if b, err := cmd.Bytes(); err == nil {
+			out[i] = b
+		}
+	}
+	return out, nil
+}
+
+// MSet stores every value in one pipelined round trip, each with the given
+// TTL (as for Set). It works across cluster slots.
+func (c *Client) MSet(ctx context.Context, values map[string]any, ttl time.Duration) error {
+	if c.err != nil {
+		return opErr("mset", "", c.err)
+	}
+	type kv struct {
+		key string
+		val any
+	}
+	items := make([]kv, 0, len(values))
+	for key, value := range values {
+		k, err := c.key("mset", key)
+		if err != nil {
+			return err
+		}
+		v, err := encodeValue(c.ser, value)
+		if err != nil {
+			return opErr("mset", k, err)
+		}
+		items = append(items, kv{k, v})
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	exp, err := c.expiry(ttl)
+	if err != nil {
+		return opErr("mset", items[0].key, err)
+	}
+	_, err = c.shared.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, it := range items {
+			e := exp
+			if c.shared.opts.TTLJitter > 0 && ttl != NoExpiry {
+				e, _ = c.expiry(ttl)
+			}
+			p.Set(ctx, it.key, it.val, e)
+		}
+		return nil
+	})
+	return opErr("mset", items[0].key+fmt.Sprintf(" (%d keys)", len(items)), err)
+}
+
+// scanBatch is the COUNT hint of SCAN and the size of an UNLINK pipeline.
+const scanBatch = 500
+
+// scanAll calls fn with each batch of full keys matching pattern, on every
+// master of a cluster. fn is never called concurrently.
+func (c *Client) scanAll(ctx context.Context, pattern string, fn func(node redis.Cmdable, keys []string) error) error {
+	var mu sync.Mutex
+	scanNode := func(ctx context.Context, node redis.Cmdable) error {
+		var cursor uint64
+		for {
+			keys, next, err := node.Scan(ctx, cursor, pattern, scanBatch).Result()
+			if err != nil {
+				return err
+			}
+			if len(keys) > 0 {
+				mu.Lock()
+				err = fn(node, keys)
+				mu.Unlock()
+				if err != nil {
+					return err
+				}
+			}
+			if cursor = next; cursor == 0 {
+				return nil
+			}
+		}
+	}
+	if cc, ok := c.shared.rdb.(*redis.ClusterClient); ok {
+		return cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+			return scanNode(ctx, node)
+		})
+	}
+	return scanNode(ctx, c.shared.rdb)
+}
+
+var errStopScan = errors.New("scan stopped")
+
+// Scan iterates over the keys of this namespace that match the glob pattern
+// match ("" or "*" for all), yielding them without the namespace prefix. It
+// uses SCAN, never KEYS, and covers every master of a cluster. A key may be
+// yielded twice if it is written during the scan, as SCAN guarantees.
+func (c *Client) Scan(ctx context.Context, match string) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		if c.err != nil {
+			yield("", opErr("scan", "", c.err))
+			return
+		}
+		if c.shared.closed.Load() {
+			yield("", opErr("scan", c.ns, ErrClosed))
+			return
+		}
+		if match == "" {
+			match = "*"
+		}
+		pattern := escapeGlob(c.prefix) + match
+		err := c.scanAll(ctx, pattern, func(_ redis.Cmdable, keys []string) error {
+			for _, k := range keys {
+				if !yield(c.strip(k), nil) {
+					return errStopScan
+				}
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errStopScan) {
+			yield("", opErr("scan", pattern, err))
+		}
+	}
+}
+
+// FlushNamespace removes every key under this namespace, including child
+// namespaces, and returns how many it removed. It uses SCAN and UNLINK in
+// batches (never KEYS or FLUSHDB), with glob characters in the namespace
+// escaped so it cannot touch another namespace.
+func (c *Client) FlushNamespace(ctx context.Context) (int64, error) {
+	if c.err != nil {
+		return 0, opErr("flush namespace", "", c.err)
+	}
+	if c.shared.closed.Load() {
+		return 0, opErr("flush namespace", c.ns, ErrClosed)
+	}
+	pattern := escapeGlob(c.prefix) + "*"
+	n, err := c.unlinkMatching(ctx, pattern)
+	return n, opErr("flush namespace", pattern, err)
+}
+
+// unlinkMatching unlinks every key matching pattern, one UNLINK per key in a
+// pipeline so keys of different cluster slots never share a command.
+func (c *Client) unlinkMatching(ctx context.Context, pattern string) (int64, error) {
+	var total int64
+	err := c.scanAll(ctx, pattern, func(node redis.Cmdable, keys []string) error {
+		cmds := make([]*redis.IntCmd, len(keys))
+		_, err := node.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, k := range keys {
+				cmds[i] = p.Unlink(ctx, k)
+			}
+			return nil
+		})
+		for _, cmd := range cmds {
+			total += cmd.Val()
+		}
+		return err
+	})
+	return total, err
+}

@@ -1,0 +1,61 @@
+package redisclient
+
+import (
+	"errors"
+	"strings"
+)
+
+// Sentinel errors. Every error returned by a Client wraps one of these or the
+// underlying cause, so callers test them with errors.Is.
+var (
+	// ErrNotFound is returned when a key, field or list element does not exist.
+	ErrNotFound = errors.New("redisclient: not found")
+	// ErrClosed is returned by every call on a Client after Close.
+	ErrClosed = errors.New("redisclient: client is closed")
+	// ErrInvalidKey is returned for an empty key, an empty namespace part or an
+	// ambiguous model name or hash.
+	ErrInvalidKey = errors.New("redisclient: invalid key")
+	// ErrUnsupportedFormat is returned when a stored value cannot be decoded by
+	// Go at all, such as a Python pickle.
+	ErrUnsupportedFormat = errors.New("redisclient: unsupported value format")
+	// ErrUnavailable is returned while the circuit breaker is open: Redis is
+	// considered down and calls fail fast instead of waiting on timeouts.
+	ErrUnavailable = errors.New("redisclient: redis unavailable")
+	// ErrInvalidOptions is wrapped by every configuration error from New and
+	// OptionsFromEnv.
+	ErrInvalidOptions = errors.New("redisclient: invalid options")
+)
+
+// Error describes a failed operation: which command, on which key, and why.
+// It unwraps to the cause, so errors.Is(err, ErrNotFound) and errors.Is(err,
+// redis.Nil) style checks keep working.
+type Error struct {
+	Op  string // operation, such as "get" or "hset"
+	Key string // the full Redis key (or channel), empty when not applicable
+	Err error  // the cause
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("redisclient: ")
+	b.WriteString(e.Op)
+	if e.Key != "" {
+		b.WriteString(" ")
+		b.WriteString(e.Key)
+	}
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(strings.TrimPrefix(e.Err.Error(), "redisclient: "))
+	}
+	return b.String()
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+func opErr(op, key string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &Error{Op: op, Key: key, Err: err}
+}

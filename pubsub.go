@@ -1,0 +1,6 @@
+package redisclient
+
+// subscriptions (placeholder until pub/sub lands).
+type subscriptions struct{}
+
+func (s *subscriptions) closeAll() {}
