@@ -59,6 +59,16 @@ Example:
 EOF
 }
 
+usage_error() {
+	[[ $# -eq 0 ]] || log "error: $*"
+	cat >&2 <<EOF
+Usage: $PROG start STATE_DIR [standalone] [cluster] [sentinel]
+       $PROG stop STATE_DIR
+Run '$PROG --help' for details.
+EOF
+	exit 2
+}
+
 log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 die() {
 	log "error: $*"
@@ -76,10 +86,12 @@ now_ms() {
 	fi
 }
 
-# redis-cli against 127.0.0.1, bounded in time when timeout(1) exists.
+# redis-cli against 127.0.0.1, bounded in time (RCLI_TIMEOUT seconds) when
+# timeout(1) exists.
+RCLI_TIMEOUT=5
 rcli() {
 	if command -v timeout >/dev/null 2>&1; then
-		timeout 5 redis-cli -h "$HOST" "$@"
+		timeout "$RCLI_TIMEOUT" redis-cli -h "$HOST" "$@"
 	else
 		redis-cli -h "$HOST" "$@"
 	fi
@@ -146,7 +158,10 @@ is_ours() {
 	else
 		comm=$(ps -o comm= -p "$pid" 2>/dev/null) || return 1
 	fi
-	[[ $comm == *redis* ]]
+	case $comm in
+	*redis-server* | *redis-sentinel*) return 0 ;;
+	*) return 1 ;;
+	esac
 }
 
 # Prints the pids of live servers recorded in STATE_DIR, one per line.
@@ -233,27 +248,37 @@ show_log() {
 	fi
 }
 
+# Pid of the server started in DIR: from its pidfile or, as Redis 7 writes the
+# pidfile only once it listens, from the pid prefix of its latest log line
+# written in a server role (M master, S replica, X sentinel).
+server_pid() {
+	local dir=$1 pid=
+	if [[ -s $dir/redis.pid ]]; then
+		pid=$(tr -d '[:space:]' <"$dir/redis.pid")
+	elif [[ -s $dir/redis.log ]]; then
+		pid=$(sed -n 's/^\([0-9][0-9]*\):[MSX] .*/\1/p' "$dir/redis.log" | tail -n 1)
+	fi
+	echo "$pid"
+}
+
 # wait_ready PORT DIR: 0 once the server we started in DIR answers on PORT,
-# 2 if it died with "address in use" (caller retries on another port), 1 else.
+# 2 if it failed with "address in use" (caller retries on another port), 1 else.
 wait_ready() {
 	local port=$1 dir=$2 end=$((SECONDS + TIMEOUT)) pid reply
 	while ((SECONDS <= end)); do
-		pid=
+		pid=$(server_pid "$dir")
 		if [[ -s $dir/redis.pid ]]; then
-			pid=$(tr -d '[:space:]' <"$dir/redis.pid")
-		fi
-		if [[ -n $pid ]]; then
 			# Ready when the server answering on PORT is the one we started
 			# (a concurrent run could have grabbed the port first).
 			reply=$(rcli -p "$port" info server 2>/dev/null | info_field process_id) || true
 			[[ $reply != "$pid" ]] || return 0
-			if ! alive "$pid"; then
-				if grep -qi 'already in use' "$dir/redis.log" 2>/dev/null; then
-					return 2
-				fi
-				log "server in $dir (port $port) exited"
-				return 1
-			fi
+		fi
+		if grep -qi 'already in use' "$dir/redis.log" 2>/dev/null; then
+			return 2
+		fi
+		if [[ -n $pid ]] && ! alive "$pid"; then
+			log "server in $dir (port $port) exited"
+			return 1
 		fi
 		sleep 0.05
 	done
@@ -267,9 +292,9 @@ write_sentinel_conf() {
 port $port
 bind $HOST
 daemonize yes
-pidfile $dir/redis.pid
-logfile $dir/redis.log
-dir $dir
+pidfile "$dir/redis.pid"
+logfile "$dir/redis.log"
+dir "$dir"
 sentinel monitor $SENTINEL_MASTER $HOST $master_port 1
 sentinel down-after-milliseconds $SENTINEL_MASTER 1000
 sentinel failover-timeout $SENTINEL_MASTER 5000
@@ -340,6 +365,8 @@ wait_until() {
 	return 1
 }
 
+# The predicates below are run through wait_until.
+# shellcheck disable=SC2317,SC2329
 cluster_node_ok() {
 	local info
 	info=$(rcli -p "$1" cluster info 2>/dev/null | tr -d '\r') || return 1
@@ -348,6 +375,7 @@ cluster_node_ok() {
 		grep -qx 'cluster_known_nodes:3' <<<"$info"
 }
 
+# shellcheck disable=SC2317,SC2329
 cluster_ok() {
 	local p
 	for p in "$@"; do
@@ -355,16 +383,18 @@ cluster_ok() {
 	done
 }
 
+# shellcheck disable=SC2317,SC2329
 replica_link_up() {
 	[[ $(rcli -p "$1" info replication 2>/dev/null | info_field master_link_status) == up ]]
 }
 
+# shellcheck disable=SC2317,SC2329
 sentinel_sees() {
 	local sport=$1 mport=$2 rport=$3 addr
 	addr=$(rcli -p "$sport" sentinel get-master-addr-by-name "$SENTINEL_MASTER" 2>/dev/null | tr '\n' ' ') || return 1
 	[[ $addr == "$HOST $mport " ]] || return 1
 	# Also wait until the sentinel has discovered the replica.
-	rcli -p "$sport" sentinel replicas "$SENTINEL_MASTER" 2>/dev/null | grep -qx "$HOST:$rport"
+	rcli -p "$sport" sentinel replicas "$SENTINEL_MASTER" 2>/dev/null | grep -qxF "$HOST:$rport"
 }
 
 start_standalone() {
@@ -385,8 +415,12 @@ start_cluster() {
 		addrs+=("$HOST:$LAUNCHED_PORT")
 	done
 	log "cluster: creating on ${addrs[*]}"
-	if ! rcli --cluster create "${addrs[@]}" --cluster-replicas 0 --cluster-yes \
-		>"$STATE_DIR/cluster/create.log" 2>&1; then
+	# Subshell, so that the redirection is not in force in this shell when a
+	# deferred INT/TERM trap runs (its messages would land in create.log).
+	if ! (
+		RCLI_TIMEOUT=$((TIMEOUT * 3))
+		rcli --cluster create "${addrs[@]}" --cluster-replicas 0 --cluster-yes
+	) >"$STATE_DIR/cluster/create.log" 2>&1; then
 		tail -n 20 "$STATE_DIR/cluster/create.log" >&2
 		die "redis-cli --cluster create failed"
 	fi
@@ -432,6 +466,8 @@ start_sentinel() {
 START_OK=0
 ENV_LINES=()
 
+# EXIT trap of start.
+# shellcheck disable=SC2317,SC2329
 on_start_exit() {
 	local rc=$?
 	if ((START_OK == 0)); then
@@ -448,25 +484,19 @@ abs_dir() {
 }
 
 cmd_start() {
-	local kind k t0 want_standalone=0 want_cluster=0 want_sentinel=0
-	(($# >= 1)) || {
-		usage >&2
-		exit 2
-	}
+	local kind k t0 t1
+	local -A want=()
+	(($# >= 1)) || usage_error "start needs STATE_DIR"
 	local raw_dir=$1
 	shift
 	(($# > 0)) || set -- "${ALL_KINDS[@]}"
 	for kind in "$@"; do
 		case $kind in
-		standalone) want_standalone=1 ;;
-		cluster) want_cluster=1 ;;
-		sentinel) want_sentinel=1 ;;
-		*)
-			log "error: unknown kind '$kind' (want: ${ALL_KINDS[*]})"
-			exit 2
-			;;
+		standalone | cluster | sentinel) want[$kind]=1 ;;
+		*) usage_error "unknown kind '$kind' (want: ${ALL_KINDS[*]})" ;;
 		esac
 	done
+	[[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "REDIS_SERVERS_TIMEOUT must be a positive integer"
 	for k in redis-server redis-cli; do
 		command -v "$k" >/dev/null 2>&1 || die "$k not found in PATH"
 	done
@@ -483,9 +513,16 @@ cmd_start() {
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
 	t0=$(now_ms)
-	((want_standalone == 0)) || start_standalone
-	((want_cluster == 0)) || start_cluster
-	((want_sentinel == 0)) || start_sentinel
+	for kind in "${ALL_KINDS[@]}"; do
+		[[ -n ${want[$kind]:-} ]] || continue
+		t1=$(now_ms)
+		case $kind in
+		standalone) start_standalone ;;
+		cluster) start_cluster ;;
+		sentinel) start_sentinel ;;
+		esac
+		log "$kind: took $(($(now_ms) - t1)) ms"
+	done
 
 	printf '%s\n' "${ENV_LINES[@]}" >"$STATE_DIR/env.tmp"
 	mv "$STATE_DIR/env.tmp" "$STATE_DIR/env"
@@ -494,10 +531,7 @@ cmd_start() {
 }
 
 cmd_stop() {
-	(($# == 1)) || {
-		usage >&2
-		exit 2
-	}
+	(($# == 1)) || usage_error "stop takes exactly STATE_DIR"
 	if [[ ! -d $1 ]]; then
 		log "nothing to stop: $1 does not exist"
 		return 0
@@ -518,10 +552,7 @@ main() {
 		shift
 		cmd_stop "$@"
 		;;
-	*)
-		usage >&2
-		exit 2
-		;;
+	*) usage_error ;;
 	esac
 }
 

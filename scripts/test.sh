@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs the whole test suite the way CI does: starts throwaway Redis servers
+# (standalone, 3-master cluster, sentinel) on free loopback ports, checks
+# formatting, vets, runs `go test -race` with the integration tests required,
+# builds the bench module, and stops the servers even when a step fails.
+#
+#   scripts/test.sh [go test flags...]     e.g. scripts/test.sh -run Cluster -v
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+state="$(mktemp -d "${TMPDIR:-/tmp}/redisclient-test.XXXXXX")"
+cleanup() {
+	scripts/servers.sh stop "$state" || true
+	rm -rf "$state"
+}
+trap cleanup EXIT
+
+scripts/servers.sh start "$state"
+# shellcheck disable=SC1091
+source "$state/env"
+export REDISCLIENT_INTEGRATION=1
+
+echo "== gofmt"
+unformatted="$(gofmt -l .)"
+if [[ -n "$unformatted" ]]; then
+	echo "gofmt needed on:" >&2
+	echo "$unformatted" >&2
+	exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+if [[ -f bench/go.mod ]]; then
+	echo "== bench module (vet and build)"
+	(cd bench && go vet ./... && go test -run '^$' -bench '^$' ./... >/dev/null)
+fi
+
+echo "== go test -race"
+go test -race -count=1 -timeout 15m "$@" ./...
