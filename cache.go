@@ -1,3 +1,193 @@
 package redisclient
 
-type cacheCounters struct{}
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// CacheStats counts what GetOrSet and the prediction cache-aside helpers did.
+// The counters only grow; take two snapshots to get a rate.
+type CacheStats struct {
+	Hits        uint64 // values served from Redis
+	Misses      uint64 // keys not in Redis (or unreadable), so loaded
+	Loads       uint64 // calls of a load function (shared calls count once)
+	LoadErrors  uint64 // load calls that returned an error or panicked
+	RedisErrors uint64 // Redis reads or writes that failed and were bypassed
+}
+
+type cacheCounters struct {
+	hits, misses, loads, loadErrors, redisErrors atomic.Uint64
+}
+
+// CacheStats returns a snapshot of the cache-aside counters shared by every
+// view of this client.
+func (c *Client) CacheStats() CacheStats {
+	s := &c.shared.stats
+	return CacheStats{
+		Hits:        s.hits.Load(),
+		Misses:      s.misses.Load(),
+		Loads:       s.loads.Load(),
+		LoadErrors:  s.loadErrors.Load(),
+		RedisErrors: s.redisErrors.Load(),
+	}
+}
+
+// GetOrSet returns the value cached under key, or calls load, caches its
+// result with ttl (0 = default TTL, NoExpiry = none) and returns it.
+//
+// Concurrent callers in this process asking for the same key share one call
+// of load. The shared load runs detached from any single caller: a caller
+// whose ctx ends gets ctx's error at once while the others keep waiting for
+// the result. load receives a context that carries the first caller's values
+// but not its cancellation; it is cancelled when the client is closed, and
+// load should bound its own run time. A panic in load becomes an error for
+// every waiter. Errors are never cached.
+//
+// GetOrSet fails open: when Redis cannot be read or written it still returns
+// the loaded value, and counts the failure in CacheStats.RedisErrors (and logs
+// it to Options.Logger). A cached value that cannot be decoded into T is
+// treated as a miss and overwritten.
+func GetOrSet[T any](ctx context.Context, c *Client, key string, ttl time.Duration,
+	load func(context.Context) (T, error)) (T, error) {
+	k, err := c.key("getorset", key)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return getOrSet(ctx, c, "getorset", k, ttl, load)
+}
+
+// getOrSet is GetOrSet on a full, validated key.
+func getOrSet[T any](ctx context.Context, c *Client, op, k string, ttl time.Duration,
+	load func(context.Context) (T, error)) (T, error) {
+	var zero T
+	if _, err := c.expiry(ttl); err != nil {
+		return zero, opErr(op, k, err)
+	}
+	sh := c.shared
+	b, err := sh.rdb.Get(ctx, k).Bytes()
+	switch {
+	case err == nil:
+		var v T
+		derr := decodeValue(c.ser, b, &v)
+		if derr == nil {
+			sh.stats.hits.Add(1)
+			return v, nil
+		}
+		sh.stats.misses.Add(1)
+		sh.log.WarnContext(ctx, "redisclient: cached value unreadable, reloading", "key", k, "error", derr)
+	case errors.Is(err, redis.Nil):
+		sh.stats.misses.Add(1)
+	case ctx.Err() != nil:
+		return zero, opErr(op, k, ctx.Err())
+	default:
+		sh.stats.redisErrors.Add(1)
+		sh.log.WarnContext(ctx, "redisclient: cache read failed, loading without cache", "key", k, "error", err)
+	}
+
+	flightKey := k + "\x00" + reflect.TypeFor[T]().String()
+	ch := sh.flight.DoChan(flightKey, func() (any, error) {
+		return loadAndStore(ctx, c, k, ttl, load)
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return zero, opErr(op, k, r.Err)
+		}
+		return r.Val.(T), nil
+	case <-ctx.Done():
+		return zero, opErr(op, k, ctx.Err())
+	}
+}
+
+// loadAndStore runs one shared load and writes its result. It runs on
+// singleflight's goroutine; Close cancels its context and waits for it.
+func loadAndStore[T any](callerCtx context.Context, c *Client, k string, ttl time.Duration,
+	load func(context.Context) (T, error)) (any, error) {
+	sh := c.shared
+	if !sh.loads.begin() {
+		return nil, ErrClosed
+	}
+	defer sh.loads.end()
+	ctx, cancel := context.WithCancel(context.WithoutCancel(callerCtx))
+	defer cancel()
+	stop := context.AfterFunc(sh.loads.ctx, cancel)
+	defer stop()
+
+	sh.stats.loads.Add(1)
+	v, err := callLoad(ctx, load)
+	if err != nil {
+		sh.stats.loadErrors.Add(1)
+		return nil, err
+	}
+	if err := c.storeLoaded(ctx, k, v, ttl); err != nil {
+		sh.stats.redisErrors.Add(1)
+		sh.log.WarnContext(ctx, "redisclient: cache write failed, returning the loaded value", "key", k, "error", err)
+	}
+	return v, nil
+}
+
+func (c *Client) storeLoaded(ctx context.Context, k string, v any, ttl time.Duration) error {
+	exp, err := c.expiry(ttl)
+	if err != nil {
+		return err
+	}
+	ev, err := encodeValue(c.ser, v)
+	if err != nil {
+		return err
+	}
+	return c.shared.rdb.Set(ctx, k, ev, exp).Err()
+}
+
+// callLoad calls load, turning a panic into an error.
+func callLoad[T any](ctx context.Context, load func(context.Context) (T, error)) (v T, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("load panicked: %v", r)
+		}
+	}()
+	return load(ctx)
+}
+
+// loadTracker lets Close cancel and wait for detached loads, so none outlives
+// the client.
+type loadTracker struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+}
+
+func newLoadTracker() *loadTracker {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &loadTracker{ctx: ctx, cancel: cancel}
+}
+
+func (t *loadTracker) begin() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return false
+	}
+	t.wg.Add(1)
+	return true
+}
+
+func (t *loadTracker) end() { t.wg.Done() }
+
+// close cancels running loads and waits for them to return.
+func (t *loadTracker) close() {
+	t.mu.Lock()
+	t.closed = true
+	t.mu.Unlock()
+	t.cancel()
+	t.wg.Wait()
+}

@@ -43,6 +43,7 @@ type shared struct {
 	closeErr  error
 	flight    singleflight.Group
 	stats     cacheCounters
+	loads     *loadTracker
 	breaker   *breaker
 	subs      subscriptions
 }
@@ -57,12 +58,12 @@ func New(opts Options) (*Client, error) {
 		return nil, err
 	}
 	d, _ := o.deployment()
-	sh := &shared{opts: o, deploy: d, log: o.Logger}
+	sh := &shared{opts: o, deploy: d, log: o.Logger, loads: newLoadTracker()}
 	if sh.log == nil {
 		sh.log = slog.New(slog.DiscardHandler)
 	}
 	sh.rdb = redis.NewUniversalClient(o.universal())
-	sh.breaker = newBreaker(o.Breaker)
+	sh.breaker = newBreaker(o.Breaker, sh.rdb)
 	sh.rdb.AddHook(newResilienceHook(o.Retry, sh.breaker))
 	return &Client{
 		shared:     sh,
@@ -147,7 +148,9 @@ func (c *Client) Close() error {
 	sh.closeOnce.Do(func() {
 		sh.closed.Store(true)
 		sh.subs.closeAll()
+		sh.loads.close()
 		sh.closeErr = sh.rdb.Close()
+		sh.breaker.close()
 	})
 	return sh.closeErr
 }
@@ -387,6 +390,12 @@ func (c *Client) mget(ctx context.Context, op string, keys []string) ([][]byte, 
 	if err != nil || len(full) == 0 {
 		return nil, err
 	}
+	return c.mgetFull(ctx, op, full)
+}
+
+// mgetFull is mget on full keys: MGET on a single server, a pipeline of GETs
+// on a cluster, whose keys may live in different slots.
+func (c *Client) mgetFull(ctx context.Context, op string, full []string) ([][]byte, error) {
 	out := make([][]byte, len(full))
 	if !c.isCluster() {
 		vals, err := c.shared.rdb.MGet(ctx, full...).Result()
@@ -401,7 +410,7 @@ func (c *Client) mget(ctx context.Context, op string, keys []string) ([][]byte, 
 		return out, nil
 	}
 	cmds := make([]*redis.StringCmd, len(full))
-	_, err = c.shared.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := c.shared.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, k := range full {
 			cmds[i] = p.Get(ctx, k)
 		}

@@ -1,13 +1,239 @@
 package redisclient
 
-// HashMode selects the digest of HashInput.
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// HashMode selects the digest HashInput computes.
 type HashMode int
 
 const (
-	// HashSHA256 is the default.
+	// HashSHA256, the default, is SHA-256 (64 hex digits) of a canonical
+	// binary form of the input: map keys sorted, structs named by their json
+	// tags (a struct and a map of the same JSON shape hash alike), numbers
+	// compared by value (1 and 1.0 hash alike, as do 0 and -0, and every NaN),
+	// times as their UTC instant. It allocates once for the common shapes.
 	HashSHA256 HashMode = iota
-	// HashPythonMD5 reproduces the Python service.
+	// HashPythonMD5 reproduces the Python service's hash_input exactly: md5
+	// of json.dumps(x, sort_keys=True) for maps, slices, arrays and structs,
+	// of str(x) otherwise (32 hex digits). Use it to share cached predictions
+	// with that service.
 	HashPythonMD5
 )
 
-func (m HashMode) validate() error { return nil }
+func (m HashMode) String() string {
+	switch m {
+	case HashSHA256:
+		return "sha256"
+	case HashPythonMD5:
+		return "python-md5"
+	}
+	return fmt.Sprintf("HashMode(%d)", int(m))
+}
+
+func (m HashMode) validate() error {
+	if m != HashSHA256 && m != HashPythonMD5 {
+		return optionsError("HashMode %d: use HashSHA256 or HashPythonMD5", int(m))
+	}
+	return nil
+}
+
+// HashInput returns a deterministic digest of a model input with the default
+// HashSHA256 mode. Equal inputs give equal hashes whatever the map iteration
+// order. Inputs that cannot be hashed (channels, functions, complex numbers,
+// cyclic or more than 256 levels deep) are an error, never a random hash.
+// Types implementing json.Marshaler are hashed by their fields, not by their
+// MarshalJSON output.
+func HashInput(input any) (string, error) {
+	return sha256Hex(input)
+}
+
+// HashInput hashes input with the client's Options.HashMode.
+func (c *Client) HashInput(input any) (string, error) {
+	if c.err != nil {
+		return "", opErr("hash input", "", c.err)
+	}
+	return hashWithMode(c.shared.opts.HashMode, input)
+}
+
+func hashWithMode(m HashMode, input any) (string, error) {
+	if m == HashPythonMD5 {
+		return pythonHashInput(input)
+	}
+	return sha256Hex(input)
+}
+
+// predictionKey returns {namespace}:model:{model}:{hash}. Model names and
+// hashes must be non-empty and free of the separator, so that no two
+// (model, hash) pairs share a key.
+func (c *Client) predictionKey(op, model, inputHash string) (string, error) {
+	if c.err != nil {
+		return "", opErr(op, "", c.err)
+	}
+	if c.shared.closed.Load() {
+		return "", opErr(op, c.ns, ErrClosed)
+	}
+	if err := c.validModel(model); err != nil {
+		return "", opErr(op, c.prefix+"model", err)
+	}
+	if inputHash == "" || strings.Contains(inputHash, c.sep) {
+		return "", opErr(op, c.prefix+"model"+c.sep+model, fmt.Errorf("%w: input hash %q must be non-empty and free of %q", ErrInvalidKey, inputHash, c.sep))
+	}
+	return c.prefix + "model" + c.sep + model + c.sep + inputHash, nil
+}
+
+func (c *Client) validModel(model string) error {
+	if model == "" || strings.Contains(model, c.sep) {
+		return fmt.Errorf("%w: model name %q must be non-empty and free of %q", ErrInvalidKey, model, c.sep)
+	}
+	return nil
+}
+
+// CacheModelPrediction stores a model's prediction for an input hash (see
+// HashInput) under {namespace}:model:{model}:{hash}, with ttl as for Set.
+func (c *Client) CacheModelPrediction(ctx context.Context, model, inputHash string, prediction any, ttl time.Duration) error {
+	k, err := c.predictionKey("cache prediction", model, inputHash)
+	if err != nil {
+		return err
+	}
+	return opErr("cache prediction", k, c.storeLoaded(ctx, k, prediction, ttl))
+}
+
+// GetCachedModelPrediction decodes the cached prediction of model for
+// inputHash into dest; ErrNotFound on a miss.
+func (c *Client) GetCachedModelPrediction(ctx context.Context, model, inputHash string, dest any) error {
+	k, err := c.predictionKey("get prediction", model, inputHash)
+	if err != nil {
+		return err
+	}
+	b, err := c.shared.rdb.Get(ctx, k).Bytes()
+	if err != nil {
+		return opErr("get prediction", k, notFound(err))
+	}
+	return opErr("get prediction", k, decodeValue(c.ser, b, dest))
+}
+
+// GetModelPrediction is GetCachedModelPrediction under the Python client's
+// name.
+func (c *Client) GetModelPrediction(ctx context.Context, model, inputHash string, dest any) error {
+	return c.GetCachedModelPrediction(ctx, model, inputHash, dest)
+}
+
+// CacheModelPredictions stores many predictions of one model, keyed by input
+// hash, in one pipelined round trip (it works across cluster slots).
+func (c *Client) CacheModelPredictions(ctx context.Context, model string, predictions map[string]any, ttl time.Duration) error {
+	if len(predictions) == 0 {
+		return nil
+	}
+	exp, err := c.expiry(ttl)
+	if err != nil {
+		return opErr("cache predictions", c.prefix+"model"+c.sep+model, err)
+	}
+	keys := make([]string, 0, len(predictions))
+	vals := make([]any, 0, len(predictions))
+	for h, p := range predictions {
+		k, err := c.predictionKey("cache predictions", model, h)
+		if err != nil {
+			return err
+		}
+		v, err := encodeValue(c.ser, p)
+		if err != nil {
+			return opErr("cache predictions", k, err)
+		}
+		keys = append(keys, k)
+		vals = append(vals, v)
+	}
+	_, err = c.shared.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			e := exp
+			if c.shared.opts.TTLJitter > 0 {
+				e, _ = c.expiry(ttl)
+			}
+			p.Set(ctx, k, vals[i], e)
+		}
+		return nil
+	})
+	return opErr("cache predictions", fmt.Sprintf("%s (%d keys)", keys[0], len(keys)), err)
+}
+
+// GetModelPredictions fetches the cached predictions of model for many input
+// hashes in one round trip. It returns the predictions found by hash and the
+// hashes that missed, in input order. A value that fails to decode counts as
+// a miss and is reported in the error, which then accompanies the results.
+func GetModelPredictions[T any](ctx context.Context, c *Client, model string, inputHashes []string) (map[string]T, []string, error) {
+	keys := make([]string, len(inputHashes))
+	for i, h := range inputHashes {
+		k, err := c.predictionKey("get predictions", model, h)
+		if err != nil {
+			return nil, nil, err
+		}
+		keys[i] = k
+	}
+	if len(keys) == 0 {
+		return map[string]T{}, nil, nil
+	}
+	raw, err := c.mgetFull(ctx, "get predictions", keys)
+	if err != nil {
+		return nil, nil, err
+	}
+	found := make(map[string]T, len(inputHashes))
+	var missing []string
+	var errs []error
+	for i, b := range raw {
+		if b == nil {
+			missing = append(missing, inputHashes[i])
+			continue
+		}
+		var v T
+		if err := decodeValue(c.ser, b, &v); err != nil {
+			errs = append(errs, opErr("get predictions", keys[i], err))
+			missing = append(missing, inputHashes[i])
+			continue
+		}
+		found[inputHashes[i]] = v
+	}
+	return found, missing, errors.Join(errs...)
+}
+
+// InvalidateModel removes every cached prediction of model, and nothing else
+// (glob characters in the name are escaped), with SCAN and UNLINK in
+// batches. It returns how many predictions it removed.
+func (c *Client) InvalidateModel(ctx context.Context, model string) (int64, error) {
+	if c.err != nil {
+		return 0, opErr("invalidate model", "", c.err)
+	}
+	if c.shared.closed.Load() {
+		return 0, opErr("invalidate model", c.ns, ErrClosed)
+	}
+	if err := c.validModel(model); err != nil {
+		return 0, opErr("invalidate model", c.prefix+"model", err)
+	}
+	pattern := escapeGlob(c.prefix+"model"+c.sep+model+c.sep) + "*"
+	n, err := c.unlinkMatching(ctx, pattern)
+	return n, opErr("invalidate model", pattern, err)
+}
+
+// GetOrComputePrediction returns the cached prediction of model for input,
+// or calls compute, caches its result with ttl and returns it. The input is
+// hashed with the client's HashMode. It has GetOrSet's guarantees: one
+// compute per input for concurrent callers, per-caller cancellation, panics
+// as errors, and fail-open when Redis is down.
+func GetOrComputePrediction[T any](ctx context.Context, c *Client, model string, input any, ttl time.Duration,
+	compute func(context.Context) (T, error)) (T, error) {
+	var zero T
+	h, err := c.HashInput(input)
+	if err != nil {
+		return zero, opErr("compute prediction", c.prefix+"model"+c.sep+model, err)
+	}
+	k, err := c.predictionKey("compute prediction", model, h)
+	if err != nil {
+		return zero, err
+	}
+	return getOrSet(ctx, c, "compute prediction", k, ttl, compute)
+}

@@ -36,5 +36,8 @@ if [[ -f bench/go.mod ]]; then
 	(cd bench && go vet ./... && go test -run '^$' -bench '^$' ./... >/dev/null)
 fi
 
+echo "== allocation checks (need a build without the race detector)"
+go test -count=1 -run 'Allocations' .
+
 echo "== go test -race"
 go test -race -count=1 -timeout 15m "$@" ./...

@@ -1,0 +1,5 @@
+//go:build !race
+
+package redisclient
+
+const raceEnabled = false
