@@ -102,6 +102,12 @@ type Options struct {
 	// defaults documented on BreakerOptions.
 	Breaker BreakerOptions
 
+	// PubSub holds the defaults of Subscribe and PSubscribe (buffer size,
+	// overflow policy, concurrency, callbacks, close timeout); SubscribeWith
+	// and PSubscribeWith fall back on it for their zero fields. The zero
+	// value means the defaults documented on SubscribeOptions.
+	PubSub SubscribeOptions
+
 	// Logger receives warnings such as a cache write that failed open. nil
 	// discards them.
 	Logger *slog.Logger
@@ -200,6 +206,9 @@ func (o Options) withDefaults() (Options, error) {
 		return o, err
 	}
 	if err := o.Breaker.validate(); err != nil {
+		return o, err
+	}
+	if err := o.PubSub.validate(); err != nil {
 		return o, err
 	}
 	return o, nil

@@ -146,15 +146,15 @@ func TestOptionsFromEnv(t *testing.T) {
 
 func TestOptionsFromEnvErrorsNameTheVariable(t *testing.T) {
 	cases := map[string]map[string]string{
-		"REDIS_PORT":          {"REDIS_HOST": "h", "REDIS_PORT": "http"},
-		"REDIS_DB":            {"REDIS_DB": "two"},
-		"REDIS_DEFAULT_TTL":   {"REDIS_DEFAULT_TTL": "forever"},
-		"REDIS_POOL_SIZE":     {"REDIS_POOL_SIZE": "0"},
-		"REDIS_ADDR":          {"REDIS_ADDR": "nohostport"},
-		"REDIS_CLUSTER_ADDRS": {"REDIS_CLUSTER_ADDRS": "a:1,b"},
-		"REDIS_SENTINEL_ADDRS": {"REDIS_SENTINEL_MASTER": "m"},
+		"REDIS_PORT":               {"REDIS_HOST": "h", "REDIS_PORT": "http"},
+		"REDIS_DB":                 {"REDIS_DB": "two"},
+		"REDIS_DEFAULT_TTL":        {"REDIS_DEFAULT_TTL": "forever"},
+		"REDIS_POOL_SIZE":          {"REDIS_POOL_SIZE": "0"},
+		"REDIS_ADDR":               {"REDIS_ADDR": "nohostport"},
+		"REDIS_CLUSTER_ADDRS":      {"REDIS_CLUSTER_ADDRS": "a:1,b"},
+		"REDIS_SENTINEL_ADDRS":     {"REDIS_SENTINEL_MASTER": "m"},
 		"REDIS_URL and REDIS_ADDR": {"REDIS_URL": "redis://h", "REDIS_ADDR": "h:1"},
-		"REDIS_NAMESPACE":     {"REDIS_NAMESPACE": ":::"},
+		"REDIS_NAMESPACE":          {"REDIS_NAMESPACE": ":::"},
 	}
 	for want, env := range cases {
 		t.Run(want, func(t *testing.T) {

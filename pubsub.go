@@ -1,6 +1,787 @@
 package redisclient
 
-// subscriptions (placeholder until pub/sub lands).
-type subscriptions struct{}
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
-func (s *subscriptions) closeAll() {}
+	"github.com/redis/go-redis/v9"
+)
+
+// Defaults of SubscribeOptions, applied to zero fields.
+const (
+	// DefaultSubscribeBuffer is the number of messages a subscription holds
+	// between reading them from Redis and handing them to the handler.
+	DefaultSubscribeBuffer = 1024
+	// DefaultCloseTimeout bounds how long Subscription.Close waits for
+	// handlers that are still running.
+	DefaultCloseTimeout = 5 * time.Second
+	// DefaultHealthCheckInterval is how long a subscription waits in silence
+	// before it sends a PING to check that its connection is alive.
+	DefaultHealthCheckInterval = 5 * time.Second
+)
+
+// ErrHandlerPanic is wrapped by the error passed to SubscribeOptions.OnError
+// when a handler (or the OnReconnect callback) panicked. The error text
+// holds the panic value and the stack.
+var ErrHandlerPanic = errors.New("redisclient: handler panicked")
+
+// OverflowPolicy says what a subscription does with a new message when its
+// buffer is full because the handler falls behind. The zero value means the
+// policy of Options.PubSub, and Block when that is zero too.
+type OverflowPolicy int
+
+const (
+	// Block applies backpressure: the subscription stops reading from Redis
+	// until the handler has made room, so no message is lost inside the
+	// process. Messages then queue in Redis's output buffer for the
+	// connection; when that exceeds the server's client-output-buffer-limit
+	// for pubsub, Redis closes the connection, the subscription reconnects
+	// and OnReconnect reports the gap.
+	Block OverflowPolicy = iota + 1
+	// DropOldest keeps reading from Redis and, when the buffer is full,
+	// discards the oldest buffered message to make room for the new one.
+	// Every discarded message is counted in SubscriptionStats.Dropped.
+	DropOldest
+)
+
+// String returns "block", "drop-oldest" or "default".
+func (p OverflowPolicy) String() string {
+	switch p {
+	case Block:
+		return "block"
+	case DropOldest:
+		return "drop-oldest"
+	case 0:
+		return "default"
+	}
+	return fmt.Sprintf("OverflowPolicy(%d)", int(p))
+}
+
+// SubscribeOptions tunes how a subscription buffers and delivers messages.
+// Options.PubSub holds the defaults of a Client; SubscribeWith and
+// PSubscribeWith take the zero fields of their options from there, and then
+// from the package defaults. The zero value is valid.
+type SubscribeOptions struct {
+	// BufferSize is how many messages are held between reading them from
+	// Redis and handing them to the handler. 0 means DefaultSubscribeBuffer
+	// (1024); there is no unbuffered mode, 1 is the smallest buffer. A
+	// negative value is an error.
+	BufferSize int
+	// Overflow is the policy for a full buffer: Block (the default) or
+	// DropOldest.
+	Overflow OverflowPolicy
+	// Concurrency is how many messages are handled at the same time. 0 and 1
+	// mean one at a time, in publish order. With N > 1, N handler calls run
+	// in parallel and messages are no longer delivered in order, even from a
+	// single channel. A negative value is an error.
+	Concurrency int
+	// OnError receives every error a handler returns and every panic of a
+	// handler or of OnReconnect (wrapping ErrHandlerPanic), as an *Error
+	// naming the full Redis channel. The subscription keeps running either
+	// way. It may be called from several goroutines at once and should
+	// return quickly: delivery waits for it. nil logs them to Options.Logger.
+	OnError func(error)
+	// OnReconnect is called after the connection was lost (server restart,
+	// network failure, a connection that stopped answering PING, or Redis
+	// closing a subscriber whose output buffer overflowed) and the
+	// subscription is confirmed again. Messages published during the gap
+	// are lost, so this is the place to resync state from Redis. It runs on
+	// the goroutine that reads from Redis, before any message published
+	// after the reconnect is read; handlers may still be busy with messages
+	// received before the loss. Reading pauses while it runs, so hand long
+	// work off to another goroutine. It must not call Close of its own
+	// subscription.
+	OnReconnect func()
+	// CloseTimeout bounds how long Close waits for running handlers after
+	// cancelling their context. 0 means DefaultCloseTimeout (5 s); a negative
+	// value is an error.
+	CloseTimeout time.Duration
+	// HealthCheckInterval is how long the connection may stay silent before
+	// the subscription sends a PING; when neither a message nor the reply
+	// arrives within another interval, it drops the connection and
+	// reconnects. 0 means DefaultHealthCheckInterval (5 s); a negative value
+	// turns the check off, leaving dead connections to TCP keepalive.
+	HealthCheckInterval time.Duration
+}
+
+func (o SubscribeOptions) validate() error {
+	switch {
+	case o.BufferSize < 0:
+		return optionsError("PubSub.BufferSize %d: must not be negative", o.BufferSize)
+	case o.Concurrency < 0:
+		return optionsError("PubSub.Concurrency %d: must not be negative", o.Concurrency)
+	case o.CloseTimeout < 0:
+		return optionsError("PubSub.CloseTimeout %v: must not be negative", o.CloseTimeout)
+	case o.Overflow != 0 && o.Overflow != Block && o.Overflow != DropOldest:
+		return optionsError("PubSub.Overflow %v: want Block or DropOldest", o.Overflow)
+	}
+	return nil
+}
+
+// withDefaults fills the zero fields of o from def, then from the package
+// defaults.
+func (o SubscribeOptions) withDefaults(def SubscribeOptions) SubscribeOptions {
+	if o.BufferSize == 0 {
+		o.BufferSize = orDefault(def.BufferSize, DefaultSubscribeBuffer)
+	}
+	if o.Overflow == 0 {
+		o.Overflow = def.Overflow
+		if o.Overflow == 0 {
+			o.Overflow = Block
+		}
+	}
+	if o.Concurrency == 0 {
+		o.Concurrency = orDefault(def.Concurrency, 1)
+	}
+	if o.OnError == nil {
+		o.OnError = def.OnError
+	}
+	if o.OnReconnect == nil {
+		o.OnReconnect = def.OnReconnect
+	}
+	if o.CloseTimeout == 0 {
+		o.CloseTimeout = orDefault(def.CloseTimeout, DefaultCloseTimeout)
+	}
+	if o.HealthCheckInterval == 0 {
+		o.HealthCheckInterval = orDefault(def.HealthCheckInterval, DefaultHealthCheckInterval)
+	}
+	return o
+}
+
+// orDefault returns v, or def when v is zero.
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// Handler processes one message of a subscription. ctx is cancelled when the
+// subscription closes, so a handler that waits on it returns promptly. A
+// returned error or a panic is counted and passed to OnError; it never stops
+// the subscription.
+//
+// A slow handler holds up the messages behind it: they wait in the buffer,
+// and once it is full the OverflowPolicy applies (by default reading from
+// Redis pauses).
+type Handler func(ctx context.Context, msg Message) error
+
+// Message is a message received by a subscription.
+type Message struct {
+	// Channel is the channel the message was published to, without the
+	// namespace prefix (Publish's channel argument).
+	Channel string
+	// Pattern is the pattern that matched, as given to PSubscribe (without
+	// the namespace prefix), or "" for a Subscribe subscription.
+	Pattern string
+	// Payload is the message as published: the bytes of a string or []byte,
+	// decimal text for numbers, the serializer's encoding for anything else.
+	// Each message has its own slice; the handler may keep it.
+	Payload []byte
+
+	full string
+	ser  Serializer
+}
+
+// Decode stores the payload in dest like Client.Get does: *string and
+// *[]byte receive the raw bytes, numbers parse decimal text, anything else
+// goes through the serializer of the view that subscribed (msgpack for a zero
+// Message).
+func (m Message) Decode(dest any) error {
+	ser := m.ser
+	if ser == nil {
+		ser = MsgpackSerializer{}
+	}
+	key := m.full
+	if key == "" {
+		key = m.Channel
+	}
+	return opErr("decode message", key, decodeValue(ser, m.Payload, dest))
+}
+
+// SubscriptionStats are the counters of a subscription since it started.
+// Once Close has returned and no handler is running, Received equals
+// Delivered + Dropped.
+type SubscriptionStats struct {
+	// Received counts messages read from Redis.
+	Received uint64
+	// Delivered counts handler calls that have returned, including those
+	// that returned an error or panicked.
+	Delivered uint64
+	// Dropped counts messages that were never handed to the handler: pushed
+	// out of a full buffer under DropOldest, or still buffered at Close.
+	Dropped uint64
+	// HandlerErrors counts handler calls that returned an error.
+	HandlerErrors uint64
+	// Panics counts panics of the handler and of OnReconnect.
+	Panics uint64
+	// Reconnects counts how often the subscription was re-established after
+	// losing its connection (and OnReconnect was called).
+	Reconnects uint64
+	// Pending is the number of messages waiting in the buffer now.
+	Pending int
+}
+
+// Subscription delivers the messages of a Subscribe or PSubscribe call to its
+// handler until Close. It reconnects and resubscribes by itself when the
+// connection breaks. Its methods are safe for concurrent use.
+type Subscription struct {
+	c       *Client
+	kind    string   // "subscribe" or "psubscribe"
+	names   []string // full channels or patterns, deduplicated
+	trim    string   // prefix of a full pattern that Message.Pattern leaves out
+	handler Handler
+	opts    SubscribeOptions
+	readCtx context.Context
+
+	mu       sync.Mutex
+	ps       *redis.PubSub
+	psClosed bool
+
+	queue   chan *redis.Message
+	done    chan struct{}
+	closing atomic.Bool
+	ctx     context.Context // handler context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
+
+	received, delivered, dropped atomic.Uint64
+	handlerErrs, panics          atomic.Uint64
+	reconnects                   atomic.Uint64
+}
+
+// Publish sends message to channel (namespaced like keys) and returns the
+// number of subscribers that received it. Strings and byte slices are sent
+// as they are, numbers as decimal text, other values through the
+// serializer. On Redis Cluster the count only covers subscribers connected
+// to the node that took the command. Publish is never retried once it may
+// have reached the server.
+func (c *Client) Publish(ctx context.Context, channel string, message any) (int64, error) {
+	ch, err := c.channel("publish", channel, false)
+	if err != nil {
+		return 0, err
+	}
+	v, err := encodeValue(c.ser, message)
+	if err != nil {
+		return 0, opErr("publish", ch, err)
+	}
+	n, err := c.shared.rdb.Publish(ctx, ch, v).Result()
+	return n, opErr("publish", ch, err)
+}
+
+// Subscribe subscribes handler to channels (namespaced like keys) with the
+// options of Options.PubSub. It returns once Redis has confirmed every
+// channel, so a message published after it returns is delivered. ctx bounds
+// only the subscribing; the subscription lives until Close or Client.Close,
+// and handlers get a context carrying ctx's values that is cancelled at
+// Close.
+//
+// At least one channel is required and none may be empty (ErrInvalidKey);
+// duplicates are subscribed once. After Client.Close it returns ErrClosed.
+func (c *Client) Subscribe(ctx context.Context, handler Handler, channels ...string) (*Subscription, error) {
+	return c.subscribe(ctx, "subscribe", SubscribeOptions{}, handler, channels)
+}
+
+// PSubscribe is Subscribe for glob patterns such as "prices:*". The
+// namespace prefix is matched literally (its glob characters escaped), so a
+// pattern never matches channels of another namespace; it may match those
+// of child namespaces, whose Message.Channel then starts with the child's
+// name.
+func (c *Client) PSubscribe(ctx context.Context, handler Handler, patterns ...string) (*Subscription, error) {
+	return c.subscribe(ctx, "psubscribe", SubscribeOptions{}, handler, patterns)
+}
+
+// SubscribeWith is Subscribe with explicit options; their zero fields are
+// taken from Options.PubSub, then from the package defaults. Invalid options
+// give an error wrapping ErrInvalidOptions.
+func (c *Client) SubscribeWith(ctx context.Context, opts SubscribeOptions, handler Handler, channels ...string) (*Subscription, error) {
+	return c.subscribe(ctx, "subscribe", opts, handler, channels)
+}
+
+// PSubscribeWith is PSubscribe with explicit options, as for SubscribeWith.
+func (c *Client) PSubscribeWith(ctx context.Context, opts SubscribeOptions, handler Handler, patterns ...string) (*Subscription, error) {
+	return c.subscribe(ctx, "psubscribe", opts, handler, patterns)
+}
+
+// channel validates a channel name or pattern and returns its full form.
+func (c *Client) channel(op, name string, pattern bool) (string, error) {
+	if c.err != nil {
+		return "", opErr(op, name, c.err)
+	}
+	what := "channel"
+	if pattern {
+		what = "pattern"
+	}
+	if name == "" {
+		return "", opErr(op, c.ns, fmt.Errorf("%w: empty %s", ErrInvalidKey, what))
+	}
+	full := c.prefix + name
+	if pattern {
+		full = escapeGlob(c.prefix) + name
+	}
+	if c.shared.closed.Load() {
+		return "", opErr(op, full, ErrClosed)
+	}
+	return full, nil
+}
+
+func (c *Client) subscribe(ctx context.Context, kind string, opts SubscribeOptions, handler Handler, names []string) (*Subscription, error) {
+	if c.err != nil {
+		return nil, opErr(kind, "", c.err)
+	}
+	if len(names) == 0 {
+		return nil, opErr(kind, c.ns, fmt.Errorf("%w: no channels given", ErrInvalidKey))
+	}
+	full := make([]string, 0, len(names))
+	seen := make(map[string]bool, len(names))
+	for _, n := range names {
+		f, err := c.channel(kind, n, kind == "psubscribe")
+		if err != nil {
+			return nil, err
+		}
+		if !seen[f] {
+			seen[f] = true
+			full = append(full, f)
+		}
+	}
+	where := keyList(full)
+	if handler == nil {
+		return nil, opErr(kind, where, errors.New("handler is nil"))
+	}
+	if err := opts.validate(); err != nil {
+		return nil, opErr(kind, where, err)
+	}
+	opts = opts.withDefaults(c.shared.opts.PubSub)
+
+	s := &Subscription{
+		c:       c,
+		kind:    kind,
+		names:   full,
+		trim:    c.prefix,
+		handler: handler,
+		opts:    opts,
+		readCtx: context.WithoutCancel(ctx),
+		queue:   make(chan *redis.Message, opts.BufferSize),
+		done:    make(chan struct{}),
+	}
+	if kind == "psubscribe" {
+		s.trim = escapeGlob(c.prefix)
+	}
+	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+
+	ps, backlog, err := s.confirm(ctx)
+	if err != nil {
+		s.cancel()
+		if c.shared.closed.Load() {
+			err = ErrClosed
+		}
+		return nil, opErr(kind, where, err)
+	}
+	s.ps = ps
+
+	s.wg.Add(1 + opts.Concurrency)
+	go s.read(backlog)
+	for range opts.Concurrency {
+		go s.dispatch()
+	}
+	if !c.shared.subs.add(s) {
+		_ = s.Close()
+		return nil, opErr(kind, where, ErrClosed)
+	}
+	return s, nil
+}
+
+// newPubSub returns a PubSub subscribed to s's channels. Its error is the
+// subscribing's; the PubSub remembers the channels either way and
+// subscribes again when it next connects.
+func (s *Subscription) newPubSub(ctx context.Context) (*redis.PubSub, error) {
+	rdb := s.c.shared.rdb
+	if s.kind == "psubscribe" {
+		ps := rdb.PSubscribe(ctx)
+		return ps, ps.PSubscribe(ctx, s.names...)
+	}
+	ps := rdb.Subscribe(ctx)
+	return ps, ps.Subscribe(ctx, s.names...)
+}
+
+// confirm subscribes and waits until Redis has confirmed every channel. It
+// returns the messages that arrived in between.
+func (s *Subscription) confirm(ctx context.Context) (*redis.PubSub, []*redis.Message, error) {
+	ps, err := s.newPubSub(ctx)
+	if err != nil {
+		_ = ps.Close()
+		return nil, nil, err
+	}
+	timeout := max(s.c.shared.opts.ReadTimeout, 0)
+	var backlog []*redis.Message
+	for need := len(s.names); need > 0; {
+		msg, err := ps.ReceiveTimeout(ctx, timeout)
+		if err != nil {
+			_ = ps.Close()
+			return nil, nil, err
+		}
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			if m.Kind == s.kind {
+				need--
+			}
+		case *redis.Message:
+			s.received.Add(1)
+			backlog = append(backlog, m)
+		}
+	}
+	return ps, backlog, nil
+}
+
+// read receives from Redis into the buffer until Close, reconnecting after
+// errors and reporting each completed reconnect.
+func (s *Subscription) read(backlog []*redis.Message) {
+	defer s.wg.Done()
+	for _, m := range backlog {
+		if !s.enqueue(m) {
+			return
+		}
+	}
+	ctx := s.readCtx
+	hc := max(s.opts.HealthCheckInterval, 0)
+	s.mu.Lock()
+	ps := s.ps
+	s.mu.Unlock()
+	var (
+		lost      bool // the connection broke and is not confirmed again yet
+		confirmed int  // confirmations seen since it broke
+		failures  int  // consecutive errors
+		pingSent  bool // a health-check PING awaits its reply
+	)
+	for {
+		msg, err := ps.ReceiveTimeout(ctx, hc)
+		if s.closing.Load() {
+			if _, ok := msg.(*redis.Message); ok && err == nil {
+				s.received.Add(1)
+				s.dropped.Add(1)
+			}
+			return
+		}
+		if err != nil {
+			if hc > 0 && isReadTimeout(err) {
+				switch {
+				case !lost && !pingSent:
+					// Silence: check the connection with a PING.
+					pingSent = true
+					if err = ps.Ping(ctx); err == nil {
+						continue
+					}
+				case !lost:
+					err = fmt.Errorf("no reply to PING within %v", hc)
+					ps = s.renew(ctx)
+				default:
+					// Reconnected, but the confirmations do not come.
+					ps = s.renew(ctx)
+				}
+			}
+			pingSent = false
+			confirmed = 0
+			if !lost {
+				lost = true
+				s.c.shared.log.Warn("redisclient: pubsub connection lost, reconnecting",
+					"op", s.kind, "channels", keyList(s.names), "error", err)
+			}
+			failures++
+			if !s.sleep(backoff(failures)) {
+				return
+			}
+			continue
+		}
+		failures = 0
+		pingSent = false
+		switch m := msg.(type) {
+		case *redis.Message:
+			s.received.Add(1)
+			if !s.enqueue(m) {
+				return
+			}
+		case *redis.Subscription:
+			if lost && m.Kind == s.kind {
+				if confirmed++; confirmed >= len(s.names) {
+					lost = false
+					s.reconnects.Add(1)
+					s.c.shared.log.Info("redisclient: pubsub resubscribed; messages published meanwhile are lost",
+						"op", s.kind, "channels", keyList(s.names))
+					s.notifyReconnect()
+				}
+			}
+		}
+	}
+}
+
+// renew replaces a connection that stopped answering with a new one.
+func (s *Subscription) renew(ctx context.Context) *redis.PubSub {
+	nps, _ := s.newPubSub(ctx)
+	s.mu.Lock()
+	old := s.ps
+	if s.psClosed {
+		s.mu.Unlock()
+		_ = nps.Close()
+		return old
+	}
+	s.ps = nps
+	s.mu.Unlock()
+	_ = old.Close()
+	return nps
+}
+
+// backoff is the pause before the next attempt after n consecutive errors:
+// none after the first (go-redis has redialled already), then 50 ms doubling
+// up to 1 s.
+func backoff(n int) time.Duration {
+	if n <= 1 {
+		return 0
+	}
+	return min(50*time.Millisecond<<min(n-2, 5), time.Second)
+}
+
+// sleep pauses for d and reports false when the subscription closed meanwhile.
+func (s *Subscription) sleep(d time.Duration) bool {
+	if d <= 0 {
+		return !s.closing.Load()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.done:
+		return false
+	}
+}
+
+// isReadTimeout reports whether err is a read deadline passing on an open
+// connection, as opposed to a failure to dial.
+func isReadTimeout(err error) bool {
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		return false
+	}
+	var oe *net.OpError
+	return !errors.As(err, &oe) || oe.Op != "dial"
+}
+
+// enqueue puts m in the buffer, applying the overflow policy. It reports
+// false when the subscription closed first.
+func (s *Subscription) enqueue(m *redis.Message) bool {
+	if s.opts.Overflow == DropOldest {
+		for {
+			select {
+			case s.queue <- m:
+				return true
+			default:
+			}
+			select {
+			case <-s.queue:
+				s.dropped.Add(1)
+			default:
+			}
+		}
+	}
+	select {
+	case s.queue <- m:
+		return true
+	case <-s.done:
+		s.dropped.Add(1)
+		return false
+	}
+}
+
+// dispatch hands buffered messages to the handler until Close.
+func (s *Subscription) dispatch() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.done:
+			return
+		case m := <-s.queue:
+			if s.closing.Load() {
+				s.dropped.Add(1)
+				return
+			}
+			s.deliver(m)
+		}
+	}
+}
+
+func (s *Subscription) deliver(m *redis.Message) {
+	msg := Message{
+		Channel: strings.TrimPrefix(m.Channel, s.c.prefix),
+		Payload: []byte(m.Payload),
+		full:    m.Channel,
+		ser:     s.c.ser,
+	}
+	if m.Pattern != "" {
+		msg.Pattern = strings.TrimPrefix(m.Pattern, s.trim)
+	}
+	err := s.call(msg)
+	s.delivered.Add(1)
+	if err != nil {
+		s.report(err)
+	}
+}
+
+func (s *Subscription) call(msg Message) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.panics.Add(1)
+			err = opErr("handle message", msg.full, fmt.Errorf("%w: %v\n%s", ErrHandlerPanic, r, debug.Stack()))
+		}
+	}()
+	if err := s.handler(s.ctx, msg); err != nil {
+		s.handlerErrs.Add(1)
+		return opErr("handle message", msg.full, err)
+	}
+	return nil
+}
+
+func (s *Subscription) notifyReconnect() {
+	if s.opts.OnReconnect == nil {
+		return
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			s.panics.Add(1)
+			s.report(opErr("reconnect callback", keyList(s.names), fmt.Errorf("%w: %v\n%s", ErrHandlerPanic, r, debug.Stack())))
+		}
+	}()
+	s.opts.OnReconnect()
+}
+
+// report passes err to OnError, or logs it when there is none or OnError
+// panics.
+func (s *Subscription) report(err error) {
+	if s.opts.OnError == nil {
+		s.c.shared.log.Warn("redisclient: pubsub handler failed", "error", err)
+		return
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			s.c.shared.log.Error("redisclient: pubsub OnError panicked", "panic", r, "error", err)
+		}
+	}()
+	s.opts.OnError(err)
+}
+
+// Stats returns a snapshot of the subscription's counters.
+func (s *Subscription) Stats() SubscriptionStats {
+	return SubscriptionStats{
+		Received:      s.received.Load(),
+		Delivered:     s.delivered.Load(),
+		Dropped:       s.dropped.Load(),
+		HandlerErrors: s.handlerErrs.Load(),
+		Panics:        s.panics.Load(),
+		Reconnects:    s.reconnects.Load(),
+		Pending:       len(s.queue),
+	}
+}
+
+// Close unsubscribes and stops the subscription: it stops reading from Redis,
+// cancels the handlers' context, waits up to CloseTimeout for running
+// handlers to return, and counts messages still buffered as dropped. When it
+// returns nil, none of the subscription's goroutines is left. When a handler
+// ignores its context and outlasts CloseTimeout, Close returns an error
+// wrapping context.DeadlineExceeded and that handler's goroutine ends when
+// the handler returns.
+//
+// Close is idempotent: later calls wait for the first and return its result.
+// It must not be called from the subscription's own handler or OnReconnect
+// (it would wait for itself until CloseTimeout); use go sub.Close() there.
+func (s *Subscription) Close() error {
+	s.closeOnce.Do(func() {
+		s.closing.Store(true)
+		close(s.done)
+		s.cancel()
+		s.mu.Lock()
+		s.psClosed = true
+		ps := s.ps
+		s.mu.Unlock()
+		if ps != nil {
+			_ = ps.Close()
+		}
+		s.c.shared.subs.remove(s)
+
+		finished := make(chan struct{})
+		go func() {
+			s.wg.Wait()
+			close(finished)
+		}()
+		t := time.NewTimer(s.opts.CloseTimeout)
+		defer t.Stop()
+		select {
+		case <-finished:
+		case <-t.C:
+			s.closeErr = opErr("close subscription", keyList(s.names),
+				fmt.Errorf("%w: handler still running after %v", context.DeadlineExceeded, s.opts.CloseTimeout))
+		}
+		for len(s.queue) > 0 {
+			select {
+			case <-s.queue:
+				s.dropped.Add(1)
+			default:
+			}
+		}
+	})
+	return s.closeErr
+}
+
+// subscriptions tracks the live subscriptions of one pool so Client.Close
+// can close them. The zero value is ready to use.
+type subscriptions struct {
+	mu     sync.Mutex
+	closed bool
+	live   map[*Subscription]struct{}
+}
+
+// add registers s and reports false when the pool is closing.
+func (r *subscriptions) add(s *Subscription) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false
+	}
+	if r.live == nil {
+		r.live = make(map[*Subscription]struct{})
+	}
+	r.live[s] = struct{}{}
+	return true
+}
+
+func (r *subscriptions) remove(s *Subscription) {
+	r.mu.Lock()
+	delete(r.live, s)
+	r.mu.Unlock()
+}
+
+// closeAll closes every live subscription in parallel and waits for them;
+// subscriptions registered later are refused.
+func (r *subscriptions) closeAll() {
+	r.mu.Lock()
+	r.closed = true
+	live := make([]*Subscription, 0, len(r.live))
+	for s := range r.live {
+		live = append(live, s)
+	}
+	r.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, s := range live {
+		wg.Go(func() { _ = s.Close() })
+	}
+	wg.Wait()
+}

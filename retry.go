@@ -2,42 +2,725 @@ package redisclient
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
 	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// RetryPolicy (placeholder until the resilience work lands).
+// Defaults of RetryPolicy and BreakerOptions.
+const (
+	DefaultRetryAttempts    = 3
+	DefaultRetryMinBackoff  = 8 * time.Millisecond
+	DefaultRetryMaxBackoff  = 256 * time.Millisecond
+	DefaultRetryJitter      = 0.2
+	DefaultBreakerThreshold = 5
+	DefaultBreakerCooldown  = time.Second
+)
+
+// dialAttempts is the number of dials go-redis makes per new connection. Its
+// own default is 5 with 100 ms pauses; the client's retry loop already
+// retries failed dials, so one dial per attempt keeps the bounds below exact.
+const dialAttempts = 1
+
+// RetryPolicy says how often and how patiently a failed command is tried
+// again. The zero value means the defaults: 3 attempts in total, backoff
+// starting at 8 ms and doubling up to 256 ms, shortened by up to 20% jitter.
+//
+// Only errors for which IsRetryable reports true are retried: network
+// errors, timeouts and the transient server replies (LOADING, READONLY,
+// TRYAGAIN, MASTERDOWN, CLUSTERDOWN, NOREPLICAS, max clients). A command that
+// changes data when run twice (INCR, LPUSH, PUBLISH, EVAL, SET NX, ...; see
+// the package's idempotency list) is retried only when the failure proves it
+// never ran: a failed dial, a pool timeout, or a server reply that rejected
+// it. A pipeline is retried as a whole, only when all its commands may be;
+// a MULTI/EXEC transaction only when it provably never ran. A cancelled or
+// expired context is never retried, and the backoff sleeps end with it.
+//
+// Worst-case latency of one failing call with the defaults (1 s dial, read
+// and write timeouts; one dial per attempt, as go-redis's own dial and
+// command retries are turned off; 8 + 16 = 24 ms of backoff):
+//
+//   - server stopped, connection refused: 3 dials of well under 1 ms plus
+//     the backoffs, about 25 ms;
+//   - server or network stalled on an open connection: each attempt waits for
+//     its reply until ReadTimeout, so 3 × 1 s + 24 ms ≈ 3.02 s for a read, and
+//     1 s for a non-idempotent command, which is not retried after a timeout;
+//   - address that swallows connection attempts: 3 × DialTimeout + 24 ms ≈
+//     3.02 s; a new connection that is accepted but stalls adds the
+//     handshake's ReadTimeout, at most 3 × (1 s + 1 s + 1 s) + 24 ms ≈ 9 s
+//     in theory (dial, handshake reply, command reply per attempt).
+//
+// The context's deadline bounds all of these. The circuit breaker bounds them
+// in practice: every attempt checks it first, and after
+// BreakerOptions.Threshold (5) consecutive connection-level failures calls
+// fail in microseconds with ErrUnavailable. So against a dead server a
+// sequential caller pays the timeouts for at most two calls (5 attempts)
+// before failing fast, and a call already retrying stops at its next attempt.
 type RetryPolicy struct {
-	Attempts   int
+	// Attempts is the total number of tries, the first one included. 0 means
+	// DefaultRetryAttempts (3); 1 turns retries off.
+	Attempts int
+	// MinBackoff is the pause before the first retry; each later pause
+	// doubles, up to MaxBackoff. 0 means DefaultRetryMinBackoff (8 ms); -1
+	// means no pause at all.
 	MinBackoff time.Duration
+	// MaxBackoff caps a single pause. 0 means DefaultRetryMaxBackoff (256 ms).
 	MaxBackoff time.Duration
-	Jitter     float64
+	// Jitter shortens each pause by a random fraction in [0, Jitter), so
+	// clients that failed together do not retry in lockstep. Pauses are never
+	// lengthened, so the bounds above hold. 0 means DefaultRetryJitter (0.2);
+	// -1 means none. It must be below 1.
+	Jitter float64
 }
 
-func (p RetryPolicy) validate() error { return nil }
-
-func (p RetryPolicy) apply(uo *redis.UniversalOptions) { uo.MaxRetries = -1 }
-
-// BreakerOptions (placeholder until the resilience work lands).
-type BreakerOptions struct{}
-
-func (BreakerOptions) validate() error { return nil }
-
-type breaker struct{}
-
-func newBreaker(BreakerOptions) *breaker { return &breaker{} }
-
-type resilienceHook struct{}
-
-func newResilienceHook(RetryPolicy, *breaker) redis.Hook { return resilienceHook{} }
-
-func (resilienceHook) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (resilienceHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
-func (resilienceHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
+func (p RetryPolicy) attempts() int {
+	if p.Attempts == 0 {
+		return DefaultRetryAttempts
+	}
+	return p.Attempts
 }
 
-var _ = context.Background
-var _ net.Conn
+func (p RetryPolicy) minBackoff() time.Duration {
+	switch p.MinBackoff {
+	case 0:
+		return DefaultRetryMinBackoff
+	case -1:
+		return 0
+	}
+	return p.MinBackoff
+}
+
+func (p RetryPolicy) maxBackoff() time.Duration {
+	if p.MaxBackoff == 0 {
+		return max(DefaultRetryMaxBackoff, p.minBackoff())
+	}
+	return p.MaxBackoff
+}
+
+func (p RetryPolicy) jitter() float64 {
+	switch p.Jitter {
+	case 0:
+		return DefaultRetryJitter
+	case -1:
+		return 0
+	}
+	return p.Jitter
+}
+
+func (p RetryPolicy) validate() error {
+	switch {
+	case p.Attempts < 0:
+		return optionsError("Retry.Attempts %d: must be at least 1 (0 for the default of %d)", p.Attempts, DefaultRetryAttempts)
+	case p.MinBackoff < -1:
+		return optionsError("Retry.MinBackoff %v: must not be negative (-1 for no backoff)", p.MinBackoff)
+	case p.MaxBackoff < 0:
+		return optionsError("Retry.MaxBackoff %v: must not be negative", p.MaxBackoff)
+	case p.maxBackoff() < p.minBackoff():
+		return optionsError("Retry.MaxBackoff %v: must not be below MinBackoff %v", p.MaxBackoff, p.minBackoff())
+	case math.IsNaN(p.Jitter) || (p.Jitter < 0 && p.Jitter != -1) || p.Jitter >= 1:
+		return optionsError("Retry.Jitter %v: must be in [0, 1) (-1 for none)", p.Jitter)
+	}
+	return nil
+}
+
+// apply maps the policy onto go-redis: its command retries are turned off
+// (the client's hook retries, knowing which commands are safe to repeat), it
+// dials once per attempt, and contexts' deadlines bound socket reads and
+// writes so a call never outlives its caller's deadline.
+func (p RetryPolicy) apply(uo *redis.UniversalOptions) {
+	uo.MaxRetries = -1
+	uo.DialerRetries = dialAttempts
+	uo.ContextTimeoutEnabled = true
+}
+
+// Backoff returns the pause before retry number n (1 for the pause between
+// the first and the second attempt), jitter included.
+func (p RetryPolicy) Backoff(n int) time.Duration {
+	d, hi := p.minBackoff(), p.maxBackoff()
+	if d <= 0 || n < 1 {
+		return 0
+	}
+	for i := 1; i < n && d < hi; i++ {
+		d *= 2
+	}
+	d = min(d, hi)
+	if j := p.jitter(); j > 0 {
+		d -= time.Duration(rand.Float64() * j * float64(d))
+	}
+	return d
+}
+
+// Retry runs fn until it succeeds, returns an error IsRetryable rejects, or
+// the policy's attempts are spent, pausing between tries as the policy says;
+// the zero RetryPolicy means the defaults. It returns fn's last error, or,
+// when ctx ends during a pause, an error wrapping both ctx's error and fn's
+// last one. fn must be safe to run more than once.
+//
+// Client methods already retry each command under Options.Retry; use Retry
+// for a sequence of calls that should be repeated as a whole, or set
+// Options.Retry.Attempts to 1 to avoid multiplying the attempts.
+func Retry(ctx context.Context, policy RetryPolicy, fn func(context.Context) error) error {
+	if err := policy.validate(); err != nil {
+		return err
+	}
+	n := policy.attempts()
+	for attempt := 1; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := fn(ctx)
+		if err == nil || attempt >= n || !IsRetryable(err) {
+			return err
+		}
+		if serr := sleepCtx(ctx, policy.Backoff(attempt)); serr != nil {
+			return fmt.Errorf("%w (gave up retrying after %d attempts; last error: %w)", serr, attempt, err)
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// IsRetryable reports whether err is worth trying again: a network error or
+// timeout, a connection refused or reset, a pool timeout, or a transient
+// server reply (LOADING, READONLY, TRYAGAIN, MASTERDOWN, CLUSTERDOWN,
+// NOREPLICAS, max number of clients reached). It is false for nil, misses
+// (ErrNotFound, redis.Nil), other server replies (WRONGTYPE, OOM, syntax
+// errors, NOSCRIPT, ...), a cancelled context, a bare context deadline,
+// ErrUnavailable (the breaker is open: retrying at once cannot help) and a
+// closed client.
+func IsRetryable(err error) bool {
+	switch {
+	case err == nil,
+		errors.Is(err, context.Canceled),
+		errors.Is(err, ErrUnavailable),
+		errors.Is(err, ErrClosed),
+		errors.Is(err, redis.ErrClosed),
+		errors.Is(err, ErrNotFound),
+		errors.Is(err, redis.Nil):
+		return false
+	}
+	if msg, ok := replyError(err); ok {
+		return transientReply(msg)
+	}
+	return isConnFailure(err)
+}
+
+// replyError returns the text of a server error reply wrapped in err.
+func replyError(err error) (string, bool) {
+	var re redis.Error
+	if errors.As(err, &re) {
+		return re.Error(), true
+	}
+	return "", false
+}
+
+// transientReplies are the server replies that reject a command without
+// running it and may go away: a replica loading or promoted, a cluster
+// resharding or failing over, a server at its client limit.
+var transientReplies = []string{
+	"LOADING ", "READONLY ", "TRYAGAIN ", "MASTERDOWN ", "CLUSTERDOWN ", "NOREPLICAS ",
+	"ERR max number of clients reached",
+}
+
+func transientReply(msg string) bool {
+	for _, p := range transientReplies {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// isConnFailure reports whether err says Redis could not be reached or did
+// not answer: a dial error, a pool timeout, a network error or timeout, or a
+// connection closed mid-reply. Server replies, misses and bare context
+// errors are not.
+func isConnFailure(err error) bool {
+	if err == nil {
+		return false
+	}
+	if _, ok := replyError(err); ok {
+		return false
+	}
+	if neverSent(err) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// neverSent reports whether err proves the command never reached a server:
+// the connection could not be made or no pooled connection was free.
+func neverSent(err error) bool {
+	var de *dialError
+	if errors.As(err, &de) {
+		return true
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" {
+		return true
+	}
+	return errors.Is(err, redis.ErrPoolTimeout) || errors.Is(err, redis.ErrPoolExhausted)
+}
+
+// notExecuted reports whether err proves the command did not run: it never
+// reached the server, or the server rejected it with a transient reply.
+func notExecuted(err error) bool {
+	if msg, ok := replyError(err); ok {
+		return transientReply(msg)
+	}
+	return neverSent(err)
+}
+
+// dialError marks an error from dialing a new connection, so the retry loop
+// knows the command was never sent whatever the dialer's error type.
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
+
+// Timeout and Temporary keep the net.Error view of the dial error for code
+// that type-asserts rather than unwrapping.
+func (e *dialError) Timeout() bool {
+	var ne net.Error
+	return errors.As(e.err, &ne) && ne.Timeout()
+}
+
+func (e *dialError) Temporary() bool { return true }
+
+// nonIdempotent lists the commands that must not run twice: they change
+// data again (INCR, LPUSH, XADD, ...), pop or deliver something that is then
+// lost (LPOP, SPOP, XREADGROUP, ...), or reply differently the second time in
+// a way callers rely on (SETNX and SET NX, used for locks; GETSET, GETDEL).
+// Scripts are opaque and may do any of these. Names are lower case, as
+// Cmder.Name returns them.
+var nonIdempotent = map[string]bool{
+	"incr": true, "incrby": true, "incrbyfloat": true, "decr": true, "decrby": true,
+	"append": true, "setrange": true, "getdel": true, "getset": true,
+	"setnx": true, "msetnx": true, "hsetnx": true, "hgetdel": true,
+	"lpush": true, "rpush": true, "lpushx": true, "rpushx": true, "linsert": true, "lrem": true,
+	"lpop": true, "rpop": true, "lmpop": true, "blpop": true, "brpop": true, "blmpop": true,
+	"lmove": true, "blmove": true, "rpoplpush": true, "brpoplpush": true,
+	"spop": true,
+	"zincrby": true, "zpopmin": true, "zpopmax": true, "bzpopmin": true, "bzpopmax": true, "zmpop": true, "bzmpop": true,
+	"hincrby": true, "hincrbyfloat": true,
+	"bitfield": true,
+	"publish": true, "spublish": true,
+	"xadd": true, "xreadgroup": true, "xclaim": true, "xautoclaim": true,
+	"rename": true, "renamenx": true, "restore": true,
+	"eval": true, "evalsha": true, "fcall": true,
+	"multi": true, "exec": true,
+}
+
+// isIdempotent reports whether running cmd twice leaves the same data and
+// reply as running it once.
+func isIdempotent(cmd redis.Cmder) bool {
+	name := cmd.Name()
+	if nonIdempotent[name] {
+		return false
+	}
+	switch name {
+	case "set": // SET key value [NX|XX] [GET] ...
+		return !hasArg(cmd.Args(), 3, "nx", "get")
+	case "zadd": // ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member ...
+		return !hasArg(cmd.Args(), 2, "incr")
+	}
+	return true
+}
+
+// hasArg reports whether any string argument from position from on equals
+// one of names, ignoring case.
+func hasArg(args []any, from int, names ...string) bool {
+	for i := from; i < len(args); i++ {
+		s, ok := args[i].(string)
+		if !ok {
+			continue
+		}
+		for _, n := range names {
+			if strings.EqualFold(s, n) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// BreakerOptions configures the circuit breaker shared by every view of a
+// Client. The zero value means the defaults: open after 5 consecutive
+// connection-level failures, probe with PING after 1 s.
+//
+// Only failures to reach Redis count: network errors, timeouts, failed
+// dials, pool timeouts. Server replies (WRONGTYPE, OOM, LOADING, ...), misses
+// and cancelled contexts never do, and any reply resets the count. A call cut
+// short by its context's deadline while waiting on Redis counts: Redis did
+// not answer in time.
+//
+// While open, every call fails at once with an error wrapping ErrUnavailable
+// and the failure that opened it, without touching the network. The first
+// call after Cooldown starts one probe in the background (the breaker is then
+// half-open: calls keep failing fast until the probe ends); the probe's
+// success closes the breaker, its failure re-opens it for another Cooldown.
+// Once Redis is back, traffic therefore resumes within about one Cooldown
+// of the next call, plus go-redis's own re-dial pause (it stops dialing after
+// PoolSize failed dials and re-dials once a second in the background).
+type BreakerOptions struct {
+	// Threshold is the number of consecutive connection-level failures
+	// (each attempt of a retried command counts) that opens the breaker.
+	// 0 means DefaultBreakerThreshold (5); a negative value disables it.
+	Threshold int
+	// Cooldown is how long the breaker stays open before a probe. 0 means
+	// DefaultBreakerCooldown (1 s). The probe must answer within Cooldown (at
+	// least 100 ms).
+	Cooldown time.Duration
+	// Probe checks whether Redis is back. It runs alone, bypassing the
+	// breaker and retries. nil means a PING.
+	Probe func(ctx context.Context, rdb redis.UniversalClient) error
+}
+
+func (o BreakerOptions) validate() error {
+	if o.Cooldown < 0 {
+		return optionsError("Breaker.Cooldown %v: must not be negative", o.Cooldown)
+	}
+	return nil
+}
+
+// BreakerState is the state of a circuit breaker.
+type BreakerState int32
+
+// Breaker states.
+const (
+	// BreakerClosed lets every call through.
+	BreakerClosed BreakerState = iota
+	// BreakerOpen fails every call at once with ErrUnavailable.
+	BreakerOpen
+	// BreakerHalfOpen is a probe in flight; calls still fail fast.
+	BreakerHalfOpen
+)
+
+// String returns "closed", "open" or "half-open".
+func (s BreakerState) String() string {
+	switch s {
+	case BreakerClosed:
+		return "closed"
+	case BreakerOpen:
+		return "open"
+	case BreakerHalfOpen:
+		return "half-open"
+	}
+	return fmt.Sprintf("BreakerState(%d)", int32(s))
+}
+
+// MarshalText encodes the state as its String, for JSON health reports.
+func (s BreakerState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// BreakerState returns the state of the client's circuit breaker. A disabled
+// breaker, or a client that could not be constructed, reports BreakerClosed.
+func (c *Client) BreakerState() BreakerState {
+	return c.shared.breaker.State()
+}
+
+// minProbeTimeout is the least time a probe gets, whatever the Cooldown.
+const minProbeTimeout = 100 * time.Millisecond
+
+// breaker is a consecutive-failure circuit breaker. The closed path is two
+// atomic loads; transitions are lock-free compare-and-swaps, so calls never
+// queue on a mutex however many goroutines fail fast at once.
+type breaker struct {
+	threshold int64 // < 0: disabled
+	cooldown  time.Duration
+	probe     func(context.Context, redis.UniversalClient) error
+	rdb       redis.UniversalClient
+	now       func() time.Time
+
+	state    atomic.Int32
+	failures atomic.Int64
+	openedAt atomic.Int64               // now().UnixNano() when last opened
+	openErr  atomic.Pointer[unavailErr] // returned while not closed
+
+	mu     sync.Mutex // guards closed and probes.Add against Wait
+	closed bool
+	probes sync.WaitGroup
+	ctx    context.Context // cancelled by close, ends running probes
+	cancel context.CancelFunc
+}
+
+func newBreaker(o BreakerOptions, rdb redis.UniversalClient) *breaker {
+	b := &breaker{
+		threshold: int64(o.Threshold),
+		cooldown:  o.Cooldown,
+		probe:     o.Probe,
+		rdb:       rdb,
+		now:       time.Now,
+	}
+	if b.threshold == 0 {
+		b.threshold = DefaultBreakerThreshold
+	}
+	if b.cooldown == 0 {
+		b.cooldown = DefaultBreakerCooldown
+	}
+	if b.probe == nil {
+		b.probe = func(ctx context.Context, rdb redis.UniversalClient) error { return rdb.Ping(ctx).Err() }
+	}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	return b
+}
+
+// unavailErr is the fail-fast error: it wraps ErrUnavailable and the failure
+// that opened the breaker. One value is built per opening and shared by all
+// calls, so failing fast does not allocate.
+type unavailErr struct{ cause error }
+
+func (e *unavailErr) Error() string {
+	return "redisclient: redis unavailable (circuit breaker open after: " + strings.TrimPrefix(e.cause.Error(), "redisclient: ") + ")"
+}
+
+func (e *unavailErr) Unwrap() []error { return []error{ErrUnavailable, e.cause} }
+
+// State returns the current state; a nil or disabled breaker is closed.
+func (b *breaker) State() BreakerState {
+	if b == nil {
+		return BreakerClosed
+	}
+	return BreakerState(b.state.Load())
+}
+
+// allow returns nil when a call may go to Redis, or the fail-fast error. The
+// first call after the cooldown starts the probe.
+func (b *breaker) allow() error {
+	if b == nil || b.threshold < 0 {
+		return nil
+	}
+	switch BreakerState(b.state.Load()) {
+	case BreakerClosed:
+		return nil
+	case BreakerOpen:
+		if b.now().UnixNano()-b.openedAt.Load() >= int64(b.cooldown) &&
+			b.state.CompareAndSwap(int32(BreakerOpen), int32(BreakerHalfOpen)) {
+			b.startProbe()
+		}
+	}
+	return b.openErr.Load()
+}
+
+// record counts the outcome of one attempt made while closed. ctx is the
+// caller's: a failure caused by its cancellation is not Redis's fault.
+func (b *breaker) record(ctx context.Context, err error) {
+	if b == nil || b.threshold < 0 {
+		return
+	}
+	switch {
+	case errors.Is(err, context.Canceled) || errors.Is(ctx.Err(), context.Canceled):
+		// The caller gave up; that says nothing about Redis.
+	case isConnFailure(err):
+		if b.failures.Add(1) >= b.threshold {
+			b.trip(err)
+		}
+	case err == nil || isReply(err):
+		if b.failures.Load() != 0 {
+			b.failures.Store(0)
+		}
+	}
+}
+
+// isReply reports whether err is a reply from the server (including a miss).
+func isReply(err error) bool {
+	_, ok := replyError(err)
+	return ok
+}
+
+// trip opens a closed breaker with cause as the reason.
+func (b *breaker) trip(cause error) {
+	if BreakerState(b.state.Load()) != BreakerClosed {
+		return
+	}
+	b.openErr.Store(&unavailErr{cause: cause})
+	b.openedAt.Store(b.now().UnixNano())
+	b.state.CompareAndSwap(int32(BreakerClosed), int32(BreakerOpen))
+}
+
+// startProbe runs the probe in the background; its result closes or
+// re-opens the breaker.
+func (b *breaker) startProbe() {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
+	b.probes.Add(1)
+	b.mu.Unlock()
+	go func() {
+		defer b.probes.Done()
+		ctx, cancel := context.WithTimeout(bypass(b.ctx), max(b.cooldown, minProbeTimeout))
+		err := b.runProbe(ctx)
+		cancel()
+		if err == nil {
+			b.failures.Store(0)
+			b.state.Store(int32(BreakerClosed))
+			return
+		}
+		b.openErr.Store(&unavailErr{cause: fmt.Errorf("probe: %w", err)})
+		b.openedAt.Store(b.now().UnixNano())
+		b.state.Store(int32(BreakerOpen))
+	}()
+}
+
+func (b *breaker) runProbe(ctx context.Context) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("probe panicked: %v", r)
+		}
+	}()
+	return b.probe(ctx, b.rdb)
+}
+
+// close ends running probes and waits for them. Later openings start none.
+func (b *breaker) close() {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	b.cancel()
+	b.probes.Wait()
+}
+
+type bypassKey struct{}
+
+// bypass marks ctx so the resilience hook lets its commands through once,
+// untouched: no breaker check, no counting, no retry. Probes and health
+// checks use it to see Redis as it is.
+func bypass(ctx context.Context) context.Context {
+	return context.WithValue(ctx, bypassKey{}, true)
+}
+
+func isBypass(ctx context.Context) bool { return ctx.Value(bypassKey{}) != nil }
+
+// resilienceHook runs the retry loop and the circuit breaker around every
+// command and pipeline of the client, and marks dial errors.
+type resilienceHook struct {
+	policy  RetryPolicy
+	breaker *breaker
+}
+
+func newResilienceHook(p RetryPolicy, b *breaker) redis.Hook {
+	return &resilienceHook{policy: p, breaker: b}
+}
+
+// DialHook marks dial failures: the command was never sent, so even a
+// non-idempotent one may be retried.
+func (h *resilienceHook) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		cn, err := next(ctx, network, addr)
+		if err != nil {
+			return nil, &dialError{err: err}
+		}
+		return cn, nil
+	}
+}
+
+// ProcessHook runs one command under the policy and the breaker.
+func (h *resilienceHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if isBypass(ctx) {
+			return next(ctx, cmd)
+		}
+		idem := isIdempotent(cmd)
+		return h.run(ctx, func(ctx context.Context) error {
+			cmd.SetErr(nil)
+			return next(ctx, cmd)
+		}, func(err error) bool {
+			return idem || notExecuted(err)
+		})
+	}
+}
+
+// ProcessPipelineHook runs a pipeline (or MULTI/EXEC transaction) under the
+// policy and the breaker. It is retried as a whole: when every command is
+// idempotent, or when every command's error proves it did not run.
+func (h *resilienceHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if isBypass(ctx) {
+			return next(ctx, cmds)
+		}
+		idem := true
+		for _, cmd := range cmds {
+			if !isIdempotent(cmd) {
+				idem = false
+				break
+			}
+		}
+		err := h.run(ctx, func(ctx context.Context) error {
+			for _, cmd := range cmds {
+				cmd.SetErr(nil)
+			}
+			return next(ctx, cmds)
+		}, func(error) bool {
+			if idem {
+				return true
+			}
+			for _, cmd := range cmds {
+				if !notExecuted(cmd.Err()) {
+					return false
+				}
+			}
+			return true
+		})
+		if err != nil {
+			// A pipeline that failed before running (breaker open, context
+			// done) must not leave commands looking successful.
+			for _, cmd := range cmds {
+				if cmd.Err() == nil {
+					cmd.SetErr(err)
+				}
+			}
+		}
+		return err
+	}
+}
+
+// run calls attempt until it succeeds or the policy says stop. mayRepeat
+// tells whether the failed attempt may safely run again.
+func (h *resilienceHook) run(ctx context.Context, attempt func(context.Context) error, mayRepeat func(error) bool) error {
+	n := h.policy.attempts()
+	for i := 1; ; i++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := h.breaker.allow(); err != nil {
+			return err
+		}
+		err := attempt(ctx)
+		h.breaker.record(ctx, err)
+		if err == nil || i >= n || ctx.Err() != nil || !IsRetryable(err) || !mayRepeat(err) {
+			return err
+		}
+		if serr := sleepCtx(ctx, h.policy.Backoff(i)); serr != nil {
+			return fmt.Errorf("%w (gave up retrying after %d attempts; last error: %w)", serr, i, err)
+		}
+	}
+}
