@@ -1,0 +1,50 @@
+// Package redisclient is the Redis client of the trading services: a cache
+// for model predictions and market data, shared state between components,
+// and pub/sub messaging. It wraps a pooled go-redis v9 client
+// (standalone, Redis Cluster or Sentinel) behind a lazily built singleton.
+//
+// # Getting a client
+//
+// GetClient returns the process-wide client, built once from the
+// environment (see OptionsFromEnv). It never returns nil: if the
+// configuration is bad, every call returns the construction error, which
+// Default also returns so a service can fail at start-up. New builds an
+// independent client; the zero Options means localhost:6379, DB 0, namespace
+// "trading", msgpack values and a 24 h default TTL. Neither blocks on the
+// network.
+//
+// # Keys and values
+//
+// Every key and channel is prefixed by the namespace and separator:
+// Set(ctx, "quote:AAPL", ...) writes "trading:quote:AAPL". Namespace returns a
+// child view ("trading:orders:...") that shares the pool; WithSerializer and
+// WithDefaultTTL give a view its own value format and default expiry. Strings
+// and byte slices are stored as they are and numbers as decimal text, so
+// redis-cli, INCR and other languages read them; other values go through the
+// Serializer (MsgpackSerializer by default, JSONSerializer on request).
+//
+// A TTL of 0 means the view's default TTL and NoExpiry means none; any other
+// TTL below one millisecond is an error. A miss is ErrNotFound.
+//
+// # Caching
+//
+// GetOrSet is cache-aside with stampede protection: concurrent callers of one
+// key share one load, each caller honours its own context, a panicking load
+// becomes an error, and a Redis outage still returns the loaded value (fail
+// open). HashInput, CacheModelPrediction, GetModelPredictions and
+// InvalidateModel cache model predictions under
+// "{namespace}:model:{model}:{inputHash}", the layout of the Python service.
+//
+// # Errors
+//
+// Errors are *Error values naming the operation and the full key, wrapping
+// the cause: use errors.Is with ErrNotFound, ErrClosed, ErrInvalidKey,
+// ErrUnsupportedFormat, ErrUnavailable and ErrInvalidOptions. They never
+// contain a password.
+//
+// # Escape hatch
+//
+// Redis returns the underlying redis.UniversalClient for hooks (such as
+// redisotel), raw commands and anything not wrapped here. Keys used through
+// it are not namespaced.
+package redisclient

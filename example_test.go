@@ -1,0 +1,126 @@
+package redisclient_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/systemtrader/redisclient"
+)
+
+// newExampleClient returns a client on an in-process miniredis, standing in
+// for redisclient.GetClient() in these examples.
+func newExampleClient() (*redisclient.Client, func()) {
+	mr, err := miniredis.Run()
+	if err != nil {
+		panic(err)
+	}
+	c, err := redisclient.New(redisclient.Options{Addr: mr.Addr()})
+	if err != nil {
+		panic(err)
+	}
+	return c, func() { c.Close(); mr.Close() }
+}
+
+type Quote struct {
+	Symbol string  `json:"symbol"`
+	Bid    float64 `json:"bid"`
+	Ask    float64 `json:"ask"`
+}
+
+func Example() {
+	client, done := newExampleClient() // in a service: client := redisclient.GetClient()
+	defer done()
+	ctx := context.Background()
+
+	_ = client.Set(ctx, "quote:AAPL", Quote{"AAPL", 187.20, 187.25}, time.Minute)
+
+	var q Quote
+	if err := client.Get(ctx, "quote:AAPL", &q); err != nil {
+		panic(err)
+	}
+	fmt.Println(q.Symbol, q.Ask, client.Key("quote:AAPL"))
+
+	err := client.Get(ctx, "quote:MSFT", &q)
+	fmt.Println(errors.Is(err, redisclient.ErrNotFound), err)
+	// Output:
+	// AAPL 187.25 trading:quote:AAPL
+	// true redisclient: get trading:quote:MSFT: not found
+}
+
+func ExampleClient_Namespace() {
+	client, done := newExampleClient()
+	defer done()
+	ctx := context.Background()
+
+	orders := client.Namespace("orders").WithDefaultTTL(30 * time.Second)
+	_ = orders.Set(ctx, "42", "pending", 0) // ttl 0: the view's default
+	ttl, _ := orders.TTL(ctx, "42")
+	fmt.Println(orders.Key("42"), ttl)
+	// Output: trading:orders:42 30s
+}
+
+func ExampleGetOrSet() {
+	client, done := newExampleClient()
+	defer done()
+	ctx := context.Background()
+
+	load := func(context.Context) (Quote, error) {
+		fmt.Println("loading from the exchange")
+		return Quote{"MSFT", 410.1, 410.2}, nil
+	}
+	for range 2 {
+		q, err := redisclient.GetOrSet(ctx, client, "quote:MSFT", time.Minute, load)
+		fmt.Println(q.Bid, err)
+	}
+	fmt.Printf("%+v\n", client.CacheStats())
+	// Output:
+	// loading from the exchange
+	// 410.1 <nil>
+	// 410.1 <nil>
+	// {Hits:1 Misses:1 Loads:1 LoadErrors:0 RedisErrors:0}
+}
+
+func ExampleHashInput() {
+	a, _ := redisclient.HashInput(map[string]any{"symbol": "AAPL", "window": 20})
+	b, _ := redisclient.HashInput(map[string]any{"window": 20.0, "symbol": "AAPL"})
+	fmt.Println(len(a), a == b)
+	_, err := redisclient.HashInput(make(chan int))
+	fmt.Println(err)
+	// Output:
+	// 64 true
+	// hash input: unsupported type chan int
+}
+
+func ExampleClient_CacheModelPrediction() {
+	client, done := newExampleClient()
+	defer done()
+	ctx := context.Background()
+
+	input := map[string]any{"symbol": "AAPL", "features": []float64{0.1, 0.2}}
+	hash, _ := client.HashInput(input)
+	_ = client.CacheModelPrediction(ctx, "lstm", hash, 0.87, 5*time.Minute)
+
+	var p float64
+	err := client.GetCachedModelPrediction(ctx, "lstm", hash, &p)
+	fmt.Println(p, err)
+
+	n, _ := client.InvalidateModel(ctx, "lstm")
+	fmt.Println("invalidated", n)
+	// Output:
+	// 0.87 <nil>
+	// invalidated 1
+}
+
+func ExampleGetModelPredictions() {
+	client, done := newExampleClient()
+	defer done()
+	ctx := context.Background()
+
+	_ = client.CacheModelPredictions(ctx, "xgb", map[string]any{"h1": 0.1, "h2": 0.2}, time.Minute)
+	found, missing, err := redisclient.GetModelPredictions[float64](ctx, client, "xgb", []string{"h1", "h2", "h3"})
+	fmt.Println(found["h1"], found["h2"], missing, err)
+	// Output: 0.1 0.2 [h3] <nil>
+}
