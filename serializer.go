@@ -56,17 +56,111 @@ func (MsgpackSerializer) Marshal(v any) ([]byte, error) {
 	return bytes.Clone(c.buf.Bytes()), nil
 }
 
-// Unmarshal implements Serializer.
+// Unmarshal implements Serializer. It checks the framing first, so a corrupt
+// length can never make the decoder allocate more than the payload could
+// hold.
 func (MsgpackSerializer) Unmarshal(data []byte, v any) error {
+	if err := checkMsgpack(data); err != nil {
+		return err
+	}
 	c := msgpackPool.Get().(*msgpackCodec)
 	defer msgpackPool.Put(c)
 	c.rd.Reset(data)
 	c.dec.ResetReader(&c.rd)
-	if err := c.dec.Decode(v); err != nil {
-		return err
+	return c.dec.Decode(v)
+}
+
+// checkMsgpack verifies that data is exactly one well-framed MessagePack
+// value: every declared length fits in the bytes that follow, and nothing
+// trails. It does not allocate.
+func checkMsgpack(data []byte) error {
+	malformed := func(at int, why string) error {
+		return fmt.Errorf("msgpack: malformed value at byte %d: %s", at, why)
 	}
-	if n := c.rd.Len(); n > 0 {
-		return fmt.Errorf("msgpack: %d trailing bytes after the value", n)
+	pending, i := 1, 0
+	for pending > 0 {
+		if i >= len(data) {
+			return malformed(i, "unexpected end")
+		}
+		pending--
+		b := data[i]
+		i++
+		var skip, items int // payload bytes to skip, child values to read
+		switch {
+		case b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3:
+		case b >= 0x80 && b <= 0x8f:
+			items = 2 * int(b&0x0f)
+		case b >= 0x90 && b <= 0x9f:
+			items = int(b & 0x0f)
+		case b >= 0xa0 && b <= 0xbf:
+			skip = int(b & 0x1f)
+		default:
+			var lenBytes, extra int
+			var isItems, isMap bool
+			switch b {
+			case 0xcc, 0xd0:
+				skip = 1
+			case 0xcd, 0xd1:
+				skip = 2
+			case 0xca, 0xce, 0xd2:
+				skip = 4
+			case 0xcb, 0xcf, 0xd3:
+				skip = 8
+			case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8:
+				skip = 1 + 1<<(b-0xd4)
+			case 0xc4, 0xd9:
+				lenBytes = 1
+			case 0xc5, 0xda:
+				lenBytes = 2
+			case 0xc6, 0xdb:
+				lenBytes = 4
+			case 0xc7:
+				lenBytes, extra = 1, 1
+			case 0xc8:
+				lenBytes, extra = 2, 1
+			case 0xc9:
+				lenBytes, extra = 4, 1
+			case 0xdc:
+				lenBytes, isItems = 2, true
+			case 0xdd:
+				lenBytes, isItems = 4, true
+			case 0xde:
+				lenBytes, isItems, isMap = 2, true, true
+			case 0xdf:
+				lenBytes, isItems, isMap = 4, true, true
+			default:
+				return malformed(i-1, fmt.Sprintf("invalid type byte 0x%02x", b))
+			}
+			if lenBytes > 0 {
+				if len(data)-i < lenBytes {
+					return malformed(i, "truncated length")
+				}
+				n := 0
+				for _, x := range data[i : i+lenBytes] {
+					n = n<<8 | int(x)
+				}
+				i += lenBytes
+				switch {
+				case isMap:
+					items = 2 * n
+				case isItems:
+					items = n
+				default:
+					skip = n + extra
+				}
+			}
+		}
+		if skip > len(data)-i {
+			return malformed(i, fmt.Sprintf("declares %d bytes, %d remain", skip, len(data)-i))
+		}
+		i += skip
+		if items > len(data)-i {
+			return malformed(i, fmt.Sprintf("declares %d elements, %d bytes remain", items, len(data)-i))
+		}
+		pending += items
+	}
+	if i != len(data) {
+		return fmt.Errorf("msgpack: %d trailing bytes after the value", len(data)-i)
 	}
 	return nil
 }
@@ -217,33 +311,26 @@ func parseNumber(data []byte) (any, bool) {
 }
 
 // decodeNumber handles pointers to Go numbers, which are stored as decimal
-// text. It reports false for other destinations.
+// text. It reports false for other destinations, and leaves dest untouched
+// on error.
 func decodeNumber(data []byte, dest any) (bool, error) {
 	s := string(data)
 	var err error
 	switch d := dest.(type) {
 	case *int:
-		var n int64
-		n, err = strconv.ParseInt(s, 10, 0)
-		*d = int(n)
+		err = parseInto(d, s, func(s string) (int, error) { n, err := strconv.ParseInt(s, 10, 0); return int(n), err })
 	case *int64:
-		*d, err = strconv.ParseInt(s, 10, 64)
+		err = parseInto(d, s, func(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) })
 	case *int32:
-		var n int64
-		n, err = strconv.ParseInt(s, 10, 32)
-		*d = int32(n)
+		err = parseInto(d, s, func(s string) (int32, error) { n, err := strconv.ParseInt(s, 10, 32); return int32(n), err })
 	case *uint64:
-		*d, err = strconv.ParseUint(s, 10, 64)
+		err = parseInto(d, s, func(s string) (uint64, error) { return strconv.ParseUint(s, 10, 64) })
 	case *uint:
-		var n uint64
-		n, err = strconv.ParseUint(s, 10, 0)
-		*d = uint(n)
+		err = parseInto(d, s, func(s string) (uint, error) { n, err := strconv.ParseUint(s, 10, 0); return uint(n), err })
 	case *float64:
-		*d, err = strconv.ParseFloat(s, 64)
+		err = parseInto(d, s, func(s string) (float64, error) { return strconv.ParseFloat(s, 64) })
 	case *float32:
-		var f float64
-		f, err = strconv.ParseFloat(s, 32)
-		*d = float32(f)
+		err = parseInto(d, s, func(s string) (float32, error) { f, err := strconv.ParseFloat(s, 32); return float32(f), err })
 	default:
 		return false, nil
 	}
@@ -254,4 +341,13 @@ func decodeNumber(data []byte, dest any) (bool, error) {
 		return true, fmt.Errorf("decode into %T: value is not a decimal number", dest)
 	}
 	return true, nil
+}
+
+func parseInto[N any](dest *N, s string, parse func(string) (N, error)) error {
+	n, err := parse(s)
+	if err != nil {
+		return err
+	}
+	*dest = n
+	return nil
 }
