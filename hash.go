@@ -194,7 +194,11 @@ func (e *hashEncoder) number(n json.Number) error {
 	}
 	f, err := n.Float64()
 	if err != nil {
-		return fmt.Errorf("json.Number %q: %w", n.String(), err)
+		if !json.Valid([]byte(n)) {
+			return fmt.Errorf("json.Number %q is not a number", n.String())
+		}
+		e.str(tagBigInt, n.String()) // beyond float64: hash the literal
+		return nil
 	}
 	e.float(f)
 	return nil
