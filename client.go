@@ -473,9 +473,10 @@ func (c *Client) MSet(ctx context.Context, values map[string]any, ttl time.Durat
 const scanBatch = 500
 
 // scanAll calls fn with each batch of full keys matching pattern, on every
-// master of a cluster. fn is never called concurrently.
+// master of a cluster, one master after the other. fn runs on the caller's
+// goroutine (Scan yields from it) and, once it returns an error, is not
+// called again.
 func (c *Client) scanAll(ctx context.Context, pattern string, fn func(node redis.Cmdable, keys []string) error) error {
-	var mu sync.Mutex
 	scanNode := func(ctx context.Context, node redis.Cmdable) error {
 		var cursor uint64
 		for {
@@ -484,10 +485,7 @@ func (c *Client) scanAll(ctx context.Context, pattern string, fn func(node redis
 				return err
 			}
 			if len(keys) > 0 {
-				mu.Lock()
-				err = fn(node, keys)
-				mu.Unlock()
-				if err != nil {
+				if err := fn(node, keys); err != nil {
 					return err
 				}
 			}
@@ -497,9 +495,21 @@ func (c *Client) scanAll(ctx context.Context, pattern string, fn func(node redis
 		}
 	}
 	if cc, ok := c.shared.rdb.(*redis.ClusterClient); ok {
-		return cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
-			return scanNode(ctx, node)
+		var mu sync.Mutex
+		var masters []*redis.Client
+		err := cc.ForEachMaster(ctx, func(_ context.Context, node *redis.Client) error {
+			mu.Lock()
+			masters = append(masters, node)
+			mu.Unlock()
+			return nil
 		})
+		for _, node := range masters {
+			if err != nil {
+				break
+			}
+			err = scanNode(ctx, node)
+		}
+		return err
 	}
 	return scanNode(ctx, c.shared.rdb)
 }

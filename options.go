@@ -144,6 +144,9 @@ func (o Options) withDefaults() (Options, error) {
 		if o.Addr != "" || len(o.Addrs) > 0 {
 			return o, optionsError("URL and Addr/Addrs are both set; use one")
 		}
+		if o.MasterName != "" {
+			return o, optionsError("URL and MasterName are both set: Sentinel finds the master itself")
+		}
 		if err := o.mergeURL(); err != nil {
 			return o, err
 		}
@@ -412,6 +415,9 @@ func optionsFromLookup(lookup func(string) (string, bool)) (Options, error) {
 	if len(chosen) > 1 {
 		return o, optionsError("environment variables %s conflict: set only one of them", strings.Join(chosen, " and "))
 	}
+	if port != "" && (clusterAddrs != "" || master != "") {
+		return o, optionsError("environment variables %s and %s conflict: set only one of them", EnvPort, chosen[0])
+	}
 	if port != "" && host == "" && addr == "" && rawURL == "" {
 		host = "localhost"
 	}
@@ -447,6 +453,11 @@ func optionsFromLookup(lookup func(string) (string, bool)) (Options, error) {
 		o.SentinelAddrs = splitList(sentinels)
 		if len(o.SentinelAddrs) == 0 {
 			return o, optionsError("environment variable %s is set but %s is empty", EnvSentinelMaster, EnvSentinelAddrs)
+		}
+		for _, a := range o.SentinelAddrs {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				return o, bad(EnvSentinelAddrs, sentinels, "want comma-separated host:port")
+			}
 		}
 	}
 	if sentinels != "" && master == "" {
