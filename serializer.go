@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
+	"math/big"
 	"reflect"
 	"strconv"
 	"sync"
@@ -215,14 +215,11 @@ func encodeValue(s Serializer, v any) (any, error) {
 	return b, nil
 }
 
+// formatFloat writes f as Python's str(f) does ("3.0", "1e-05", "inf"), so
+// whole floats stay floats for every reader.
 func formatFloat(f float64) string {
-	switch {
-	case math.IsInf(f, 1):
-		return "inf"
-	case math.IsInf(f, -1):
-		return "-inf"
-	}
-	return strconv.FormatFloat(f, 'g', -1, 64)
+	var buf [32]byte
+	return string(appendPyStrFloat(buf[:0], f))
 }
 
 // looksLikePickle reports whether data starts like a Python pickle of
@@ -292,17 +289,24 @@ func safeUnmarshal(s Serializer, data []byte, dest any) (err error) {
 	return nil
 }
 
-// parseNumber reads decimal text as int64 or float64.
+// parseNumber reads decimal text as int64, *big.Int (integers beyond int64)
+// or float64. "inf", "nan" and other words stay text, as Python reads them.
 func parseNumber(data []byte) (any, bool) {
-	if len(data) == 0 || len(data) > 64 {
+	if len(data) == 0 || len(data) > 400 {
 		return nil, false
+	}
+	for _, c := range data {
+		if (c < '0' || c > '9') && c != '-' && c != '+' && c != '.' && c != 'e' && c != 'E' {
+			return nil, false
+		}
 	}
 	s := string(data)
 	if i, err := strconv.ParseInt(s, 10, 64); err == nil {
 		return i, true
-	}
-	if c := data[0]; c != '-' && c != '+' && c != '.' && (c < '0' || c > '9') {
-		return nil, false // "inf", "nan" and words stay text
+	} else if errors.Is(err, strconv.ErrRange) {
+		if b, ok := new(big.Int).SetString(s, 10); ok {
+			return b, true
+		}
 	}
 	if f, err := strconv.ParseFloat(s, 64); err == nil {
 		return f, true

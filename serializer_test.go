@@ -1,6 +1,7 @@
 package redisclient
 
 import (
+	"fmt"
 	"math"
 	"testing"
 
@@ -24,7 +25,7 @@ func TestMsgpackUsesJSONTagsAndRejectsTrailingBytes(t *testing.T) {
 func TestEncodeValueNumbersAsText(t *testing.T) {
 	for v, want := range map[any]string{
 		42: "42", int64(-7): "-7", uint8(255): "255", 3.5: "3.5", float32(0.25): "0.25",
-		1e21: "1e+21", math.Inf(1): "inf", math.Inf(-1): "-inf",
+		1e21: "1e+21", math.Inf(1): "inf", math.Inf(-1): "-inf", 3.0: "3.0", 1e-5: "1e-05", 1e16: "1e+16",
 	} {
 		got, err := encodeValue(MsgpackSerializer{}, v)
 		require.NoError(t, err)
@@ -89,4 +90,18 @@ func TestMsgpackRejectsLengthsBeyondThePayload(t *testing.T) {
 	for cut := range len(valid) {
 		assert.Error(t, checkMsgpack(valid[:cut]), "truncated at %d", cut)
 	}
+}
+
+func TestDecodeAnyNumbers(t *testing.T) {
+	for text, want := range map[string]any{
+		"42": int64(42), "-3.5": -3.5, "3.0": 3.0, "1e-05": 1e-05,
+		"inf": "inf", "-inf": "-inf", "nan": "nan", "0x10": "0x10", "hello": "hello",
+	} {
+		var got any
+		require.NoError(t, decodeValue(JSONSerializer{}, []byte(text), &got), text)
+		assert.Equal(t, want, got, text)
+	}
+	var big any
+	require.NoError(t, decodeValue(MsgpackSerializer{}, []byte("1180591620717411303424"), &big))
+	assert.Equal(t, "1180591620717411303424", fmt.Sprint(big), "2**70 keeps every digit")
 }
