@@ -39,6 +39,7 @@ type Options struct {
 	// URL is a redis:// or rediss:// URL (user, password, host, port, DB and
 	// go-redis query parameters such as dial_timeout). With ClusterMode it may
 	// list more seeds as addr= query parameters. Mutually exclusive with Addr.
+	// Credentials in the URL win over Username and Password.
 	URL string
 	// Addr is the host:port of a standalone server. Default "localhost:6379".
 	Addr string
@@ -259,7 +260,7 @@ func (o *Options) mergeURL() error {
 			return optionsError("URL %s: %s", redactURL(o.URL), redactErr(err, o.URL))
 		}
 		o.Addrs = co.Addrs
-		o.Username, o.Password = firstNonEmpty(o.Username, co.Username), firstNonEmpty(o.Password, co.Password)
+		o.Username, o.Password = firstNonEmpty(co.Username, o.Username), firstNonEmpty(co.Password, o.Password)
 		if o.TLSConfig == nil {
 			o.TLSConfig = co.TLSConfig
 		}
@@ -275,7 +276,7 @@ func (o *Options) mergeURL() error {
 	} else {
 		o.Addr = ro.Addr
 	}
-	o.Username, o.Password = firstNonEmpty(o.Username, ro.Username), firstNonEmpty(o.Password, ro.Password)
+	o.Username, o.Password = firstNonEmpty(ro.Username, o.Username), firstNonEmpty(ro.Password, o.Password)
 	if o.DB == 0 {
 		o.DB = ro.DB
 	}

@@ -129,6 +129,17 @@ func TestOptionsFromEnv(t *testing.T) {
 	assert.Equal(t, "h:2", o.Addr)
 	assert.Equal(t, 1, o.DB)
 
+	o, err = optionsFromLookup(envFrom(map[string]string{"REDIS_URL": "redis://:fromurl@h:2/1", "REDIS_PASSWORD": "fromenv"}))
+	require.NoError(t, err)
+	o, err = o.withDefaults()
+	require.NoError(t, err)
+	assert.Equal(t, "fromurl", o.Password, "the URL's password wins")
+	o, err = optionsFromLookup(envFrom(map[string]string{"REDIS_URL": "redis://h:2/1", "REDIS_PASSWORD": "fromenv"}))
+	require.NoError(t, err)
+	o, err = o.withDefaults()
+	require.NoError(t, err)
+	assert.Equal(t, "fromenv", o.Password, "REDIS_PASSWORD fills in")
+
 	o, err = optionsFromLookup(envFrom(map[string]string{"REDIS_CLUSTER_ADDRS": "a:1, b:2,c:3"}))
 	require.NoError(t, err)
 	assert.Equal(t, []string{"a:1", "b:2", "c:3"}, o.Addrs)

@@ -1,8 +1,8 @@
 // Command quickstart shows the basics of redisclient: a struct stored and
 // read back, a child namespace, and what a miss looks like.
 //
-// It uses REDIS_URL when set; otherwise it starts an embedded miniredis so it
-// runs anywhere:
+// It uses REDIS_URL (and the library's other environment variables) when
+// set; otherwise it starts an embedded miniredis so it runs anywhere:
 //
 //	go run ./examples/quickstart
 //	REDIS_URL=redis://localhost:6379/0 go run ./examples/quickstart
@@ -12,7 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log"
+	"io"
 	"os"
 	"time"
 
@@ -28,48 +28,79 @@ type Quote struct {
 }
 
 func main() {
-	if os.Getenv("REDIS_URL") == "" {
-		mr, err := miniredis.Run()
-		if err != nil {
-			log.Fatal(err)
-		}
-		defer mr.Close()
-		os.Setenv("REDIS_URL", "redis://"+mr.Addr()+"/0")
-		fmt.Println("REDIS_URL not set: using an embedded miniredis")
-	}
-
-	client, err := redisclient.Default()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	err := run(ctx, os.Stdout)
+	cancel()
 	if err != nil {
-		log.Fatal(err)
+		fmt.Fprintln(os.Stderr, "quickstart:", err)
+		os.Exit(1)
 	}
-	defer client.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
+}
+
+// run is the example; it writes what it does to w.
+func run(ctx context.Context, w io.Writer) error {
+	client, done, err := connect(w)
+	if err != nil {
+		return err
+	}
+	defer done()
 
 	// A struct, stored with msgpack for one minute.
 	if err := client.Set(ctx, "quote:AAPL", Quote{"AAPL", 187.20, 187.25}, time.Minute); err != nil {
-		log.Fatal(err)
+		return err
 	}
+	defer client.Delete(context.WithoutCancel(ctx), "quote:AAPL")
 	var q Quote
 	if err := client.Get(ctx, "quote:AAPL", &q); err != nil {
-		log.Fatal(err)
+		return err
 	}
-	fmt.Printf("read back %s bid=%.2f ask=%.2f from key %s\n", q.Symbol, q.Bid, q.Ask, client.Key("quote:AAPL"))
+	fmt.Fprintf(w, "read back %s bid=%.2f ask=%.2f from key %s\n", q.Symbol, q.Bid, q.Ask, client.Key("quote:AAPL"))
 
 	// A child namespace shares the pool and carries its own default TTL.
 	orders := client.Namespace("orders").WithDefaultTTL(30 * time.Second)
 	if err := orders.Set(ctx, "42", "pending", 0); err != nil {
-		log.Fatal(err)
+		return err
 	}
+	defer orders.Delete(context.WithoutCancel(ctx), "42")
 	ttl, err := orders.TTL(ctx, "42")
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
-	fmt.Printf("order 42 lives at %s for %s\n", orders.Key("42"), ttl.Round(time.Second))
+	fmt.Fprintf(w, "order 42 lives at %s for %s\n", orders.Key("42"), ttl.Round(time.Second))
 
 	// A miss is ErrNotFound, and the error names the key.
 	err = client.Get(ctx, "quote:MSFT", &q)
-	if errors.Is(err, redisclient.ErrNotFound) {
-		fmt.Println("miss:", err)
+	if !errors.Is(err, redisclient.ErrNotFound) {
+		return fmt.Errorf("want a miss, got %v", err)
 	}
+	fmt.Fprintln(w, "miss:", err)
+	return nil
+}
+
+// connect returns a client for REDIS_URL, or for an embedded miniredis when
+// it is unset, and a function that closes both. A service would call
+// redisclient.GetClient() instead.
+func connect(w io.Writer) (*redisclient.Client, func(), error) {
+	if os.Getenv("REDIS_URL") != "" {
+		opts, err := redisclient.OptionsFromEnv()
+		if err != nil {
+			return nil, nil, err
+		}
+		c, err := redisclient.New(opts)
+		if err != nil {
+			return nil, nil, err
+		}
+		return c, func() { _ = c.Close() }, nil
+	}
+	mr, err := miniredis.Run()
+	if err != nil {
+		return nil, nil, err
+	}
+	fmt.Fprintln(w, "REDIS_URL not set: using an embedded miniredis")
+	c, err := redisclient.New(redisclient.Options{URL: "redis://" + mr.Addr() + "/0"})
+	if err != nil {
+		mr.Close()
+		return nil, nil, err
+	}
+	return c, func() { _ = c.Close(); mr.Close() }, nil
 }

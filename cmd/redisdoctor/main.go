@@ -1,0 +1,364 @@
+// Command redisdoctor checks the Redis server that redisclient is configured
+// to use and says what to fix.
+//
+// It reads the same environment variables as the library (REDIS_URL,
+// REDIS_ADDR, REDIS_HOST/REDIS_PORT, REDIS_PASSWORD, REDIS_CLUSTER_ADDRS,
+// REDIS_SENTINEL_MASTER, ...; see redisclient.OptionsFromEnv) and prints one
+// verdict per check: reachable, auth, latency, server (version and role),
+// memory, eviction-policy, evicted-keys, persistence, slowlog, clients, and
+// cluster on a Redis Cluster. Every WARN and FAIL comes with the fix.
+//
+// Usage:
+//
+//	redisdoctor [--url redis://host:port/db] [--timeout 5s] [--json] [--watch N]
+//
+// Exit codes: 0 healthy (warnings allowed), 1 unhealthy (a check failed),
+// 2 usage or configuration error, 130 interrupted before a round completed.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/systemtrader/redisclient"
+)
+
+// Exit codes.
+const (
+	exitHealthy     = 0
+	exitUnhealthy   = 1
+	exitUsage       = 2
+	exitInterrupted = 130
+)
+
+const defaultTimeout = 5 * time.Second
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usageText = `Usage: redisdoctor [flags]
+
+Checks the Redis server configured for redisclient and prints a verdict per
+check (OK, WARN, FAIL; SKIP when a check could not run) with the fix for
+every WARN and FAIL.
+
+The server comes from the library's environment variables: REDIS_URL, or
+REDIS_ADDR, or REDIS_HOST and REDIS_PORT, or REDIS_CLUSTER_ADDRS, or
+REDIS_SENTINEL_MASTER with REDIS_SENTINEL_ADDRS; credentials from the URL or
+REDIS_USERNAME and REDIS_PASSWORD. With none set: localhost:6379.
+
+Flags:
+`
+
+const exitText = `
+Exit codes: 0 healthy (warnings allowed), 1 unhealthy (a check failed),
+2 usage or configuration error, 130 interrupted before the first round ended.
+With --watch, the exit code is that of the last complete round.
+`
+
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}
+
+// config is the parsed command line.
+type config struct {
+	url     string
+	timeout time.Duration
+	json    bool
+	watch   time.Duration
+}
+
+// run is the whole program: it parses args, checks Redis once or every
+// --watch interval until ctx is cancelled, prints to stdout and stderr, and
+// returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	// go-redis logs failed dials itself; the report already says it better.
+	redis.SetLogger(quietLogger{})
+	cfg, code, ok := parseFlags(args, stdout, stderr)
+	if !ok {
+		return code
+	}
+	opts, err := options(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "redisdoctor: configuration: %v\n", err)
+		return exitUsage
+	}
+	// Check the options once before the first round, so a configuration
+	// error is exit 2 rather than a failed check.
+	c, err := redisclient.New(opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "redisdoctor: configuration: %v\n", err)
+		return exitUsage
+	}
+	_ = c.Close()
+
+	last := -1
+	for round := 0; ; round++ {
+		if round > 0 {
+			t := time.NewTimer(cfg.watch)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return last
+			case <-t.C:
+			}
+		}
+		rep, err := check(ctx, opts, cfg.timeout)
+		if ctx.Err() != nil {
+			// Interrupted during the round: its results are meaningless.
+			if last < 0 {
+				fmt.Fprintln(stderr, "redisdoctor: interrupted")
+				return exitInterrupted
+			}
+			return last
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "redisdoctor: %v\n", err)
+			return exitUsage
+		}
+		if err := write(stdout, rep, cfg, round); err != nil {
+			fmt.Fprintf(stderr, "redisdoctor: writing the report: %v\n", err)
+			return exitUnhealthy
+		}
+		last = rep.ExitCode
+		if cfg.watch == 0 {
+			return last
+		}
+	}
+}
+
+func parseFlags(args []string, stdout, stderr io.Writer) (cfg config, code int, ok bool) {
+	fs := flag.NewFlagSet("redisdoctor", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.url, "url", "", "Redis `URL` (redis://[user:password@]host:port/db or rediss://...), instead of the environment's server")
+	fs.DurationVar(&cfg.timeout, "timeout", defaultTimeout, "time limit of one round of checks")
+	fs.BoolVar(&cfg.json, "json", false, "print a JSON document instead of the text report (one line per round with --watch)")
+	watch := fs.String("watch", "", "repeat the checks every `N` seconds (or a Go duration such as 500ms) until interrupted")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usageText)
+		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), exitText)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return cfg, exitHealthy, false
+		}
+		return cfg, exitUsage, false
+	}
+	usageErr := func(format string, a ...any) (config, int, bool) {
+		fmt.Fprintf(stderr, "redisdoctor: "+format+"\n", a...)
+		fmt.Fprintln(stderr, "Run 'redisdoctor --help' for usage.")
+		return cfg, exitUsage, false
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	if cfg.timeout <= 0 {
+		return usageErr("--timeout %v: must be positive", cfg.timeout)
+	}
+	if *watch != "" {
+		d, err := parseInterval(*watch)
+		if err != nil {
+			return usageErr("--watch %q: %v", *watch, err)
+		}
+		cfg.watch = d
+	}
+	return cfg, 0, true
+}
+
+// parseInterval reads whole or fractional seconds ("5", "0.5") or a Go
+// duration ("500ms", "1m").
+func parseInterval(s string) (time.Duration, error) {
+	var d time.Duration
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		d = time.Duration(f * float64(time.Second))
+	} else if d, err = time.ParseDuration(s); err != nil {
+		return 0, errors.New("want a number of seconds or a duration such as 500ms")
+	}
+	if d < 100*time.Millisecond {
+		return 0, errors.New("must be at least 100ms")
+	}
+	return d, nil
+}
+
+// options returns the library's options from the environment, with the
+// server replaced by --url when given. Credentials in the URL take the place
+// of REDIS_USERNAME and REDIS_PASSWORD.
+func options(cfg config) (redisclient.Options, error) {
+	opts, err := redisclient.OptionsFromEnv()
+	if err != nil {
+		return opts, err
+	}
+	if cfg.url != "" {
+		u, err := url.Parse(cfg.url)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+			return opts, fmt.Errorf("--url: want redis://host:port/db, rediss://... or unix:///path (got %s)", redactURL(cfg.url))
+		}
+		opts.URL = cfg.url
+		opts.Addr, opts.Addrs, opts.ClusterMode = "", nil, false
+		opts.MasterName, opts.SentinelAddrs = "", nil
+		if u.User != nil {
+			opts.Username = ""
+			if _, ok := u.User.Password(); ok {
+				opts.Password = ""
+			}
+		}
+	}
+	// The doctor reports Redis as it is: one attempt per command, no breaker.
+	opts.Retry = redisclient.RetryPolicy{Attempts: 1}
+	opts.Breaker = redisclient.BreakerOptions{Threshold: -1}
+	return opts, nil
+}
+
+// redactURL hides the password of a URL that is shown in an error.
+func redactURL(s string) string {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		return "(unparsable URL)"
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return s
+	}
+	if user, _, hasPass := strings.Cut(rest[:at], ":"); hasPass {
+		return scheme + "://" + user + ":xxxxx" + rest[at:]
+	}
+	return s
+}
+
+// check runs one round on a new client, so that connecting is measured
+// every time, bounded by timeout.
+func check(ctx context.Context, opts redisclient.Options, timeout time.Duration) (Report, error) {
+	c, err := redisclient.New(opts)
+	if err != nil {
+		return Report{}, err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return diagnose(ctx, c, opts), nil
+}
+
+func write(w io.Writer, rep Report, cfg config, round int) error {
+	if cfg.json {
+		enc := json.NewEncoder(w)
+		if cfg.watch == 0 {
+			enc.SetIndent("", "  ")
+		}
+		return enc.Encode(rep)
+	}
+	if round > 0 {
+		if _, err := fmt.Fprintln(w); err != nil {
+			return err
+		}
+	}
+	_, err := io.WriteString(w, renderText(rep))
+	return err
+}
+
+// renderText formats a report for people.
+func renderText(rep Report) string {
+	var b strings.Builder
+	what := rep.Deployment + " Redis at " + rep.Target
+	if rep.Deployment != "cluster" {
+		what += fmt.Sprintf(", db %d", rep.DB)
+	}
+	fmt.Fprintf(&b, "redisdoctor: %s (%s)\n\n", what, rep.CheckedAt.Format(time.RFC3339))
+	nameWidth := 0
+	for _, c := range rep.Checks {
+		nameWidth = max(nameWidth, len(c.Name))
+	}
+	indent := strings.Repeat(" ", 6+nameWidth+2)
+	var warns, fails, skips int
+	for _, c := range rep.Checks {
+		switch c.Status {
+		case StatusWarn:
+			warns++
+		case StatusFail:
+			fails++
+		case StatusSkip:
+			skips++
+		}
+		lines := strings.Split(c.Detail, "\n")
+		fmt.Fprintf(&b, "%-4s  %-*s  %s\n", c.Status, nameWidth, c.Name, lines[0])
+		for _, l := range lines[1:] {
+			fmt.Fprintf(&b, "%s%s\n", indent, l)
+		}
+		for _, a := range c.Advice {
+			for i, l := range wrap("fix: "+a, wrapWidth-len(indent)) {
+				if i > 0 {
+					l = "     " + l
+				}
+				fmt.Fprintf(&b, "%s%s\n", indent, l)
+			}
+		}
+	}
+	b.WriteString("\n")
+	verdict := "healthy"
+	if fails > 0 {
+		verdict = "UNHEALTHY"
+	}
+	fmt.Fprintf(&b, "%s: %d failed, %d warning(s), %d skipped (exit %d, %s)\n",
+		verdict, fails, warns, skips, rep.ExitCode, fmtDur(time.Duration(rep.DurationMS*float64(time.Millisecond))))
+	if rep.needsPassword && mentionsCLI(rep) {
+		b.WriteString("redis-cli needs the password: `read -rs REDISCLI_AUTH && export REDISCLI_AUTH` (not -a, which shows in ps).\n")
+	}
+	return b.String()
+}
+
+// mentionsCLI reports whether any advice suggests a redis-cli command.
+func mentionsCLI(rep Report) bool {
+	for _, c := range rep.Checks {
+		for _, a := range c.Advice {
+			if strings.Contains(a, "redis-cli") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// wrapWidth is the width advice is wrapped to.
+const wrapWidth = 100
+
+// wrap breaks s into lines of at most width runes (5 fewer after the first,
+// for the hanging indent), at spaces; a longer word gets a line of its own.
+func wrap(s string, width int) []string {
+	width = max(width, 40)
+	var lines []string
+	var cur strings.Builder
+	limit := width
+	for _, w := range strings.Fields(s) {
+		if cur.Len() > 0 && cur.Len()+1+len(w) > limit {
+			lines = append(lines, cur.String())
+			cur.Reset()
+			limit = width - 5
+		}
+		if cur.Len() > 0 {
+			cur.WriteByte(' ')
+		}
+		cur.WriteString(w)
+	}
+	if cur.Len() > 0 {
+		lines = append(lines, cur.String())
+	}
+	return lines
+}

@@ -1,0 +1,772 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Test environment, as written by scripts/servers.sh. With
+// REDISCLIENT_INTEGRATION=1 (CI) a missing server or redis-server binary
+// fails the test instead of skipping it.
+const (
+	envIntegration  = "REDISCLIENT_INTEGRATION"
+	envTestURL      = "REDISCLIENT_TEST_URL"
+	envClusterAddrs = "REDISCLIENT_TEST_CLUSTER_ADDRS"
+)
+
+// requireEnv returns an integration variable, skipping the test when it is
+// unset outside CI and failing it when integration is required.
+func requireEnv(t *testing.T, name string) string {
+	t.Helper()
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	if os.Getenv(envIntegration) == "1" {
+		t.Fatalf("%s=1 but %s is not set: start the servers with scripts/servers.sh", envIntegration, name)
+	}
+	t.Skipf("integration test: %s not set (run scripts/test.sh)", name)
+	return ""
+}
+
+// needBinary returns the path of a program, with requireEnv's skip/fail rule.
+func needBinary(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	if os.Getenv(envIntegration) == "1" {
+		t.Fatalf("%s=1 but %s is not installed: %v", envIntegration, name, err)
+	}
+	t.Skipf("%s not installed", name)
+	return ""
+}
+
+// redisEnv lists every variable OptionsFromEnv reads.
+var redisEnv = []string{
+	"REDIS_URL", "REDIS_ADDR", "REDIS_HOST", "REDIS_PORT", "REDIS_USERNAME", "REDIS_PASSWORD",
+	"REDIS_DB", "REDIS_NAMESPACE", "REDIS_DEFAULT_TTL", "REDIS_POOL_SIZE", "REDIS_CLUSTER_ADDRS",
+	"REDIS_SENTINEL_MASTER", "REDIS_SENTINEL_ADDRS", "REDIS_SENTINEL_PASSWORD",
+}
+
+// setEnv clears the library's environment variables, then sets kv pairs.
+func setEnv(t *testing.T, kv ...string) {
+	t.Helper()
+	for _, k := range redisEnv {
+		t.Setenv(k, "")
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		t.Setenv(kv[i], kv[i+1])
+	}
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// doctor runs the command in-process with args and a 20 s bound.
+func doctor(t *testing.T, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	code := run(ctx, args, &out, &errOut)
+	r := result{code, out.String(), errOut.String()}
+	t.Logf("redisdoctor %s: exit %d\n%s%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	return r
+}
+
+// doctorJSON runs the command with --json and decodes the report.
+func doctorJSON(t *testing.T, args ...string) (int, Report, map[string]any) {
+	t.Helper()
+	r := doctor(t, append([]string{"--json"}, args...)...)
+	var rep Report
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep), "stdout: %s", r.stdout)
+	var raw map[string]any
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &raw))
+	return r.code, rep, raw
+}
+
+func checkOf(t *testing.T, rep Report, name string) Check {
+	t.Helper()
+	for _, c := range rep.Checks {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("no check %q in %+v", name, rep.Checks)
+	return Check{}
+}
+
+// lineOf returns the report line of a check ("WARN  memory  ...").
+func lineOf(t *testing.T, out, name string) string {
+	t.Helper()
+	for l := range strings.Lines(out) {
+		f := strings.Fields(l)
+		if len(f) >= 2 && f[1] == name && (Status(f[0]).rank() > 0 || f[0] == string(StatusSkip)) {
+			return l
+		}
+	}
+	t.Fatalf("no line for check %q in:\n%s", name, out)
+	return ""
+}
+
+var allChecks = []string{checkReachable, checkAuth, checkLatency, checkServer, checkMemory, checkPolicy,
+	checkEvicted, checkPersist, checkSlowlog, checkClients}
+
+// closedPort returns a loopback port nothing listens on.
+func closedPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	require.NoError(t, l.Close())
+	return port
+}
+
+// server is a redis-server the test started itself.
+type server struct {
+	port int
+	dir  string
+	url  string
+	rdb  *redis.Client
+}
+
+// startRedis starts redis-server on a free loopback port with args, in a
+// directory of its own, and stops it when the test ends.
+func startRedis(t *testing.T, password string, args ...string) *server {
+	t.Helper()
+	bin := needBinary(t, "redis-server")
+	dir, err := filepath.EvalSymlinks(t.TempDir())
+	require.NoError(t, err)
+	logPath := filepath.Join(dir, "redis.log")
+	for attempt := 1; ; attempt++ {
+		port := closedPort(t)
+		conf := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsave \"\"\nappendonly no\nlogfile %s\n", port, dir, logPath)
+		if password != "" {
+			conf += "requirepass " + password + "\n"
+		}
+		confPath := filepath.Join(dir, "redis.conf")
+		require.NoError(t, os.WriteFile(confPath, []byte(conf), 0o600))
+		cmd := exec.Command(bin, append([]string{confPath}, args...)...)
+		cmd.Dir = dir
+		require.NoError(t, cmd.Start())
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		stop := func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(5 * time.Second):
+				_ = cmd.Process.Kill()
+				<-exited
+			}
+		}
+		rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(port), Password: password, MaxRetries: -1})
+		if waitUp(rdb, exited, 10*time.Second) {
+			t.Cleanup(func() {
+				_ = rdb.Close()
+				stop()
+			})
+			return &server{port: port, dir: dir, url: fmt.Sprintf("redis://127.0.0.1:%d/0", port), rdb: rdb}
+		}
+		_ = rdb.Close()
+		stop()
+		log, _ := os.ReadFile(logPath)
+		if attempt < 3 && bytes.Contains(log, []byte("in use")) {
+			continue // another process took the port meanwhile
+		}
+		t.Fatalf("redis-server did not come up:\n%s", log)
+	}
+}
+
+// waitUp polls PING until it answers, the server exits, or timeout passes.
+func waitUp(rdb *redis.Client, exited <-chan error, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if rdb.Ping(context.Background()).Err() == nil {
+			return true
+		}
+		select {
+		case <-exited:
+			return false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return false
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// ---------------------------------------------------------------- tests
+
+func TestHealthyServerExitsZero(t *testing.T) {
+	url := requireEnv(t, envTestURL)
+	setEnv(t, "REDIS_URL", url)
+	r := doctor(t)
+	require.Equal(t, exitHealthy, r.code, r.stderr)
+	assert.Empty(t, r.stderr)
+	for _, name := range allChecks {
+		line := lineOf(t, r.stdout, name)
+		assert.NotContains(t, line, "FAIL", name)
+		assert.NotContains(t, line, "SKIP", name)
+	}
+	assert.Contains(t, lineOf(t, r.stdout, checkReachable), "OK    reachable")
+	assert.Contains(t, lineOf(t, r.stdout, checkLatency), "PING median")
+	assert.Regexp(t, `OK    server +Redis \d+\.\d+\.\d+ \(standalone mode\), role master`, r.stdout)
+	assert.Regexp(t, `(?m)^healthy: 0 failed, \d+ warning\(s\), 0 skipped \(exit 0, `, r.stdout)
+}
+
+func TestURLFlagOverridesEnvironment(t *testing.T) {
+	url := requireEnv(t, envTestURL)
+	setEnv(t, "REDIS_ADDR", fmt.Sprintf("127.0.0.1:%d", closedPort(t)))
+	r := doctor(t, "--url", url)
+	require.Equal(t, exitHealthy, r.code)
+	assert.Contains(t, r.stdout, strings.TrimSuffix(strings.TrimPrefix(url, "redis://"), "/0"))
+}
+
+func TestClusterIntegration(t *testing.T) {
+	addrs := requireEnv(t, envClusterAddrs)
+	setEnv(t, "REDIS_CLUSTER_ADDRS", addrs)
+	code, rep, _ := doctorJSON(t)
+	require.Equal(t, exitHealthy, code)
+	assert.Equal(t, "cluster", rep.Deployment)
+	c := checkOf(t, rep, checkCluster)
+	assert.Equal(t, StatusOK, c.Status)
+	assert.Contains(t, c.Detail, "cluster_state ok; 16384 of 16384 slots ok")
+	// One detail line per master.
+	assert.Len(t, strings.Split(checkOf(t, rep, checkLatency).Detail, "\n"), 3)
+}
+
+func TestStoppedServerExitsOneWithAdvice(t *testing.T) {
+	port := closedPort(t)
+	setEnv(t, "REDIS_ADDR", fmt.Sprintf("127.0.0.1:%d", port))
+	r := doctor(t)
+	require.Equal(t, exitUnhealthy, r.code)
+	assert.Contains(t, lineOf(t, r.stdout, checkReachable), "FAIL  reachable")
+	assert.Contains(t, r.stdout, "connection refused")
+	// The troubleshooting checklist of deploy/README.md.
+	for _, want := range []string{
+		"systemctl status redisclient-redis",
+		"deploy/start-redis.sh --port " + strconv.Itoa(port),
+		fmt.Sprintf("ss -ltnp 'sport = :%d'", port),
+		"journalctl -u redisclient-redis",
+		"REDIS_URL, REDIS_ADDR or REDIS_HOST/REDIS_PORT",
+	} {
+		assert.Contains(t, unwrap(r.stdout), want)
+	}
+	for _, name := range allChecks[2:] {
+		assert.Contains(t, lineOf(t, r.stdout, name), "SKIP", name)
+	}
+	assert.Contains(t, r.stdout, "UNHEALTHY: 1 failed")
+}
+
+// unwrap joins the wrapped advice lines, so a phrase split over two lines
+// can be found.
+func unwrap(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func TestStalledServerTimesOut(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { _ = c.Close() }) // accept, never answer
+		}
+	}()
+	setEnv(t)
+	start := time.Now()
+	r := doctor(t, "--url", "redis://"+l.Addr().String()+"/0", "--timeout", "700ms")
+	assert.Less(t, time.Since(start), 3*time.Second)
+	require.Equal(t, exitUnhealthy, r.code)
+	assert.Contains(t, lineOf(t, r.stdout, checkReachable), "FAIL")
+	assert.Contains(t, unwrap(r.stdout), "Nothing answered in time")
+}
+
+func TestJSONOutput(t *testing.T) {
+	mr := miniredis.RunT(t)
+	setEnv(t, "REDIS_URL", "redis://"+mr.Addr()+"/0")
+	code, rep, raw := doctorJSON(t)
+	require.Equal(t, exitHealthy, code)
+
+	for _, k := range []string{"status", "exit_code", "target", "deployment", "db", "checked_at", "duration_ms", "checks", "health"} {
+		assert.Contains(t, raw, k)
+	}
+	checks := raw["checks"].([]any)
+	require.Len(t, checks, len(allChecks))
+	for i, c := range checks {
+		m := c.(map[string]any)
+		assert.Equal(t, allChecks[i], m["name"])
+		assert.Contains(t, []any{"OK", "WARN", "FAIL", "SKIP"}, m["status"])
+		assert.IsType(t, "", m["detail"])
+		if m["status"] == "WARN" || m["status"] == "FAIL" {
+			assert.NotEmpty(t, m["advice"], "%s has no advice", m["name"])
+		}
+	}
+	health := raw["health"].(map[string]any)
+	for _, k := range []string{"status", "connected", "response_time_ms", "address", "host", "port", "pool", "breaker"} {
+		assert.Contains(t, health, k)
+	}
+	assert.Equal(t, mr.Addr(), rep.Target)
+	assert.Equal(t, "standalone", rep.Deployment)
+	assert.True(t, rep.Health.Connected)
+	assert.Equal(t, "healthy", string(rep.Health.Status))
+}
+
+func TestJSONOutputUnhealthy(t *testing.T) {
+	setEnv(t, "REDIS_ADDR", fmt.Sprintf("127.0.0.1:%d", closedPort(t)))
+	code, rep, _ := doctorJSON(t)
+	require.Equal(t, exitUnhealthy, code)
+	assert.Equal(t, StatusFail, rep.Status)
+	assert.Equal(t, 1, rep.ExitCode)
+	reach := checkOf(t, rep, checkReachable)
+	assert.Equal(t, StatusFail, reach.Status)
+	assert.NotEmpty(t, reach.Advice)
+	assert.Equal(t, "unhealthy", string(rep.Health.Status))
+	assert.NotEmpty(t, rep.Health.Error)
+}
+
+// miniredis lacks most INFO fields and SLOWLOG, CONFIG and TIME: the doctor
+// must say so, not crash or fail.
+func TestMiniredisLacksInfoFields(t *testing.T) {
+	mr := miniredis.RunT(t)
+	setEnv(t, "REDIS_URL", "redis://"+mr.Addr()+"/0")
+	r := doctor(t)
+	require.Equal(t, exitHealthy, r.code, r.stderr)
+	assert.Contains(t, lineOf(t, r.stdout, checkReachable), "OK")
+	assert.Contains(t, lineOf(t, r.stdout, checkLatency), "OK")
+	assert.Contains(t, lineOf(t, r.stdout, checkServer), "WARN  server           the server does not report its version")
+	assert.Contains(t, lineOf(t, r.stdout, checkMemory), "SKIP  memory           memory use not reported by the server")
+	assert.Contains(t, lineOf(t, r.stdout, checkPolicy), "SKIP")
+	assert.Contains(t, lineOf(t, r.stdout, checkEvicted), "SKIP")
+	assert.Contains(t, lineOf(t, r.stdout, checkPersist), "SKIP")
+	assert.Contains(t, lineOf(t, r.stdout, checkSlowlog), "SKIP  slowlog          the server does not support SLOWLOG")
+	assert.Contains(t, lineOf(t, r.stdout, checkClients), "OK    clients          1 connected (maxclients not reported)")
+}
+
+func TestAuthErrors(t *testing.T) {
+	const password = "s3cret-Pa55word"
+	const wrong = "wrong-Pa55word"
+	cases := func(t *testing.T, addr string) {
+		t.Run("none", func(t *testing.T) {
+			setEnv(t, "REDIS_ADDR", addr)
+			r := doctor(t)
+			require.Equal(t, exitUnhealthy, r.code)
+			assert.Contains(t, lineOf(t, r.stdout, checkReachable), "OK")
+			assert.Contains(t, lineOf(t, r.stdout, checkAuth), "FAIL  auth")
+			assert.Contains(t, lineOf(t, r.stdout, checkAuth), "NOAUTH")
+			assert.Contains(t, unwrap(r.stdout), "set REDIS_PASSWORD")
+			assert.Contains(t, lineOf(t, r.stdout, checkLatency), "not checked: the server refused the client")
+		})
+		t.Run("wrong", func(t *testing.T) {
+			setEnv(t, "REDIS_URL", "redis://:"+wrong+"@"+addr+"/0")
+			r := doctor(t)
+			require.Equal(t, exitUnhealthy, r.code)
+			assert.Contains(t, lineOf(t, r.stdout, checkAuth), "WRONGPASS")
+			assert.Contains(t, unwrap(r.stdout), "The password (or user name) is wrong")
+			assert.NotContains(t, r.stdout+r.stderr, wrong)
+
+			code, rep, _ := doctorJSON(t)
+			require.Equal(t, exitUnhealthy, code)
+			b, _ := json.Marshal(rep)
+			assert.NotContains(t, string(b), wrong)
+		})
+		t.Run("right", func(t *testing.T) {
+			setEnv(t, "REDIS_ADDR", addr, "REDIS_PASSWORD", password)
+			r := doctor(t)
+			require.Equal(t, exitHealthy, r.code)
+			assert.Contains(t, lineOf(t, r.stdout, checkAuth), "OK    auth             authenticated with a password")
+			assert.NotContains(t, r.stdout+r.stderr, password)
+			if strings.Contains(r.stdout, "fix: ") && strings.Contains(r.stdout, "redis-cli") {
+				assert.Contains(t, r.stdout, "redis-cli needs the password: `read -rs REDISCLI_AUTH && export REDISCLI_AUTH`")
+			}
+		})
+		t.Run("right in URL", func(t *testing.T) {
+			setEnv(t, "REDIS_URL", "redis://:"+password+"@"+addr+"/0")
+			r := doctor(t)
+			require.Equal(t, exitHealthy, r.code)
+			assert.Contains(t, lineOf(t, r.stdout, checkAuth), "OK    auth             authenticated with a password")
+			assert.NotContains(t, r.stdout+r.stderr, password)
+		})
+		t.Run("--url replaces REDIS_PASSWORD", func(t *testing.T) {
+			setEnv(t, "REDIS_PASSWORD", wrong)
+			r := doctor(t, "--url", "redis://default:"+password+"@"+addr+"/0")
+			require.Equal(t, exitHealthy, r.code)
+			assert.Contains(t, lineOf(t, r.stdout, checkAuth), "OK    auth             authenticated as ACL user default")
+			assert.NotContains(t, r.stdout+r.stderr, password)
+		})
+	}
+	t.Run("miniredis", func(t *testing.T) {
+		mr := miniredis.RunT(t)
+		mr.RequireAuth(password)
+		cases(t, mr.Addr())
+	})
+	t.Run("redis", func(t *testing.T) {
+		s := startRedis(t, password)
+		cases(t, fmt.Sprintf("127.0.0.1:%d", s.port))
+	})
+}
+
+func TestEvictionPolicy(t *testing.T) {
+	s := startRedis(t, "", "--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru")
+	setEnv(t, "REDIS_URL", s.url)
+
+	code, rep, _ := doctorJSON(t)
+	require.Equal(t, exitHealthy, code)
+	assert.Equal(t, StatusOK, checkOf(t, rep, checkPolicy).Status)
+	assert.Equal(t, "allkeys-lru", checkOf(t, rep, checkPolicy).Detail)
+	mem := checkOf(t, rep, checkMemory)
+	assert.Equal(t, StatusOK, mem.Status)
+	assert.Contains(t, mem.Detail, "of 64.0 MiB maxmemory")
+
+	require.NoError(t, s.rdb.ConfigSet(context.Background(), "maxmemory-policy", "noeviction").Err())
+	r := doctor(t)
+	require.Equal(t, exitHealthy, r.code, "a warning is still exit 0")
+	assert.Contains(t, lineOf(t, r.stdout, checkPolicy), "WARN  eviction-policy  noeviction: when memory reaches maxmemory, writes fail with OOM")
+	assert.Contains(t, unwrap(r.stdout), fmt.Sprintf("redis-cli -p %d config set maxmemory-policy allkeys-lru", s.port))
+}
+
+func TestMemoryNearMaxmemory(t *testing.T) {
+	s := startRedis(t, "", "--maxmemory-policy", "allkeys-lru")
+	ctx := context.Background()
+	used, err := s.rdb.Info(ctx, "memory").Result()
+	require.NoError(t, err)
+	n, _ := strconv.ParseInt(infoFields(used)["used_memory"], 10, 64)
+	// A limit just above current use: at or above 90% without evicting.
+	require.NoError(t, s.rdb.ConfigSet(ctx, "maxmemory", strconv.FormatInt(n+n/20, 10)).Err())
+	setEnv(t, "REDIS_URL", s.url)
+	code, rep, _ := doctorJSON(t)
+	require.Equal(t, exitHealthy, code)
+	mem := checkOf(t, rep, checkMemory)
+	assert.Equal(t, StatusWarn, mem.Status, mem.Detail)
+	assert.Contains(t, strings.Join(mem.Advice, " "), "lower the TTLs")
+}
+
+func TestMaxmemoryZeroWarns(t *testing.T) {
+	s := startRedis(t, "")
+	setEnv(t, "REDIS_URL", s.url)
+	_, rep, _ := doctorJSON(t)
+	mem := checkOf(t, rep, checkMemory)
+	assert.Equal(t, StatusWarn, mem.Status)
+	assert.Contains(t, mem.Detail, "no maxmemory limit")
+	assert.Contains(t, strings.Join(mem.Advice, " "), "config set maxmemory 256mb")
+}
+
+func TestPersistenceFailure(t *testing.T) {
+	s := startRedis(t, "", "--save", "3600 1", "--enable-protected-configs", "yes")
+	ctx := context.Background()
+	// Redis works in its data directory; once it is gone, a snapshot cannot
+	// be written.
+	// Redis refuses to shut down while it cannot save: turn saving off
+	// before the server is stopped.
+	t.Cleanup(func() { _ = s.rdb.ConfigSet(ctx, "save", "").Err() })
+	data := filepath.Join(s.dir, "data")
+	require.NoError(t, os.Mkdir(data, 0o700))
+	require.NoError(t, s.rdb.ConfigSet(ctx, "dir", data).Err())
+	require.NoError(t, os.Remove(data))
+	require.NoError(t, s.rdb.Set(ctx, "k", "v", 0).Err())
+	require.NoError(t, s.rdb.BgSave(ctx).Err())
+	require.Eventually(t, func() bool {
+		info := infoFields(s.rdb.Info(ctx, "persistence").Val())
+		return info["rdb_bgsave_in_progress"] == "0" && info["rdb_last_bgsave_status"] == "err"
+	}, 10*time.Second, 20*time.Millisecond)
+
+	setEnv(t, "REDIS_URL", s.url)
+	r := doctor(t)
+	require.Equal(t, exitUnhealthy, r.code)
+	line := lineOf(t, r.stdout, checkPersist)
+	assert.Contains(t, line, "FAIL  persistence")
+	assert.Contains(t, line, "(err)")
+	// Redis refuses PING too (MISCONF), yet the server answers.
+	assert.Contains(t, lineOf(t, r.stdout, checkReachable), "OK    reachable")
+	assert.Contains(t, lineOf(t, r.stdout, checkReachable), "MISCONF")
+	assert.Contains(t, lineOf(t, r.stdout, checkLatency), "OK    latency")
+	out := unwrap(r.stdout)
+	assert.Contains(t, out, "Redis now refuses every write")
+	assert.Contains(t, out, "df -h DIR")
+	assert.Contains(t, out, fmt.Sprintf("redis-cli -p %d config get dir", s.port))
+}
+
+func TestSlowlogShowsCommandsNotValues(t *testing.T) {
+	s := startRedis(t, "", "--slowlog-log-slower-than", "0")
+	ctx := context.Background()
+	require.NoError(t, s.rdb.Set(ctx, "trading:quote:AAPL", "the-secret-value", 0).Err())
+	// Log nothing from here on (this CONFIG SET included), so the newest
+	// entries are the SET and the PINGs before it.
+	require.NoError(t, s.rdb.ConfigSet(ctx, "slowlog-log-slower-than", "10000000").Err())
+	setEnv(t, "REDIS_URL", s.url)
+	r := doctor(t)
+	require.Equal(t, exitHealthy, r.code)
+	assert.Contains(t, lineOf(t, r.stdout, checkSlowlog), "WARN  slowlog")
+	assert.Contains(t, r.stdout, "(commands slower than 10s)")
+	assert.Contains(t, r.stdout, "SET trading:quote:AAPL (2 args)")
+	assert.NotContains(t, r.stdout, "the-secret-value")
+	assert.Contains(t, unwrap(r.stdout), fmt.Sprintf("redis-cli -p %d slowlog get 10", s.port))
+}
+
+func TestUsageErrors(t *testing.T) {
+	mr := miniredis.RunT(t)
+	for _, tc := range []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{"unknown flag", nil, []string{"--nope"}, "flag provided but not defined: -nope"},
+		{"bad timeout", nil, []string{"--timeout", "soon"}, "invalid value \"soon\" for flag -timeout"},
+		{"zero timeout", nil, []string{"--timeout", "0s"}, "--timeout 0s: must be positive"},
+		{"bad watch", nil, []string{"--watch", "often"}, "--watch \"often\": want a number of seconds"},
+		{"tiny watch", nil, []string{"--watch", "0"}, "must be at least 100ms"},
+		{"argument", nil, []string{"extra"}, "unexpected argument \"extra\""},
+		{"bad url scheme", nil, []string{"--url", "http://user:hunter22@x/"}, "--url: want redis://"},
+		{"bad env", []string{"REDIS_DB", "x"}, nil, "REDIS_DB"},
+		{"env conflict", []string{"REDIS_URL", "redis://" + mr.Addr(), "REDIS_ADDR", mr.Addr()}, nil, "conflict"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			setEnv(t, tc.env...)
+			r := doctor(t, tc.args...)
+			assert.Equal(t, exitUsage, r.code)
+			assert.Empty(t, r.stdout)
+			assert.Contains(t, r.stderr, tc.want)
+			assert.NotContains(t, r.stderr, "hunter22")
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	setEnv(t)
+	r := doctor(t, "--help")
+	assert.Equal(t, exitHealthy, r.code)
+	for _, want := range []string{"Usage: redisdoctor", "-url", "-timeout", "-json", "-watch", "Exit codes: 0 healthy"} {
+		assert.Contains(t, r.stdout, want)
+	}
+}
+
+func TestWatchRepeatsUntilCancelled(t *testing.T) {
+	mr := miniredis.RunT(t)
+	setEnv(t, "REDIS_URL", "redis://"+mr.Addr()+"/0")
+	ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	code := run(ctx, []string{"--json", "--watch", "100ms"}, &out, &errOut)
+	assert.Equal(t, exitHealthy, code)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	assert.GreaterOrEqual(t, len(lines), 2, out.String())
+	for _, l := range lines {
+		var rep Report
+		require.NoError(t, json.Unmarshal([]byte(l), &rep), l)
+		assert.Equal(t, exitHealthy, rep.ExitCode)
+	}
+}
+
+func TestWatchExitCodeIsTheLastRound(t *testing.T) {
+	mr := miniredis.RunT(t)
+	addr := mr.Addr()
+	setEnv(t, "REDIS_URL", "redis://"+addr+"/0")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errOut syncBuffer
+	done := make(chan int)
+	go func() { done <- run(ctx, []string{"--watch", "100ms"}, &out, &errOut) }()
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "healthy: 0 failed") }, 5*time.Second, 10*time.Millisecond)
+	mr.Close()
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "UNHEALTHY") }, 5*time.Second, 10*time.Millisecond)
+	cancel()
+	select {
+	case code := <-done:
+		assert.Equal(t, exitUnhealthy, code)
+	case <-time.After(5 * time.Second):
+		t.Fatal("run did not return after cancellation")
+	}
+}
+
+func TestInterruptedBeforeFirstRound(t *testing.T) {
+	setEnv(t, "REDIS_ADDR", fmt.Sprintf("127.0.0.1:%d", closedPort(t)))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out, errOut bytes.Buffer
+	assert.Equal(t, exitInterrupted, run(ctx, nil, &out, &errOut))
+	assert.Empty(t, out.String())
+	assert.Contains(t, errOut.String(), "interrupted")
+}
+
+// TestMain lets a test run this test binary as the command itself.
+func TestMain(m *testing.M) {
+	if os.Getenv("REDISDOCTOR_TEST_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// proc is this test binary running as the command.
+type proc struct {
+	cmd    *exec.Cmd
+	out    *syncBuffer
+	exited chan struct{}
+}
+
+// startSelf runs this test binary as the command, with env and args; it is
+// killed when the test ends if still running.
+func startSelf(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(os.Args[0], args...), out: &syncBuffer{}, exited: make(chan struct{})}
+	p.cmd.Env = append([]string{"REDISDOCTOR_TEST_MAIN=1"}, env...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	require.NoError(t, p.cmd.Start())
+	go func() {
+		_ = p.cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.exited:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+		}
+	})
+	return p
+}
+
+// exitCode waits for the command and returns its exit code.
+func (p *proc) exitCode(t *testing.T) int {
+	t.Helper()
+	select {
+	case <-p.exited:
+		return p.cmd.ProcessState.ExitCode()
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the command did not exit:\n%s", p.out.String())
+		return -1
+	}
+}
+
+// The program itself: SIGTERM or SIGINT during --watch ends it with the last
+// round's exit code.
+func TestSignalEndsWatch(t *testing.T) {
+	mr := miniredis.RunT(t)
+	p := startSelf(t, []string{"REDIS_URL=redis://" + mr.Addr() + "/0"}, "--watch", "100ms")
+	require.Eventually(t, func() bool { return strings.Count(p.out.String(), "healthy: 0 failed") >= 2 }, 10*time.Second, 10*time.Millisecond)
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	assert.Equal(t, exitHealthy, p.exitCode(t), p.out.String())
+
+	p = startSelf(t, []string{fmt.Sprintf("REDIS_ADDR=127.0.0.1:%d", closedPort(t))}, "--watch", "100ms", "--json")
+	require.Eventually(t, func() bool { return strings.Count(p.out.String(), "\n") >= 2 }, 10*time.Second, 10*time.Millisecond)
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGINT))
+	assert.Equal(t, exitUnhealthy, p.exitCode(t), p.out.String())
+}
+
+// ---------------------------------------------------------------- units
+
+func TestSaveRules(t *testing.T) {
+	pts := parseSave("900 1 300 10 60 10000")
+	require.Len(t, pts, 3)
+	due, ok := saveDue(pts, 0)
+	assert.False(t, ok)
+	due, ok = saveDue(pts, 5)
+	assert.True(t, ok)
+	assert.Equal(t, 900*time.Second, due)
+	due, _ = saveDue(pts, 50)
+	assert.Equal(t, 300*time.Second, due)
+	due, _ = saveDue(pts, 20000)
+	assert.Equal(t, 60*time.Second, due)
+	assert.Empty(t, parseSave(""))
+}
+
+func TestPersistenceVerdicts(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	n := func(kv ...string) *node {
+		nd := &node{info: map[string]string{}, config: map[string]string{"save": "900 1"}, now: now}
+		for i := 0; i+1 < len(kv); i += 2 {
+			nd.info[kv[i]] = kv[i+1]
+		}
+		return nd
+	}
+	last := strconv.FormatInt(now.Add(-2*time.Hour).Unix(), 10)
+	v := persistenceCheck(target{}, n("rdb_last_bgsave_status", "ok", "rdb_last_save_time", last, "rdb_changes_since_last_save", "3", "aof_enabled", "0"))
+	assert.Equal(t, StatusWarn, v.status, v.detail)
+	assert.Contains(t, v.detail, "RDB last save 2h ago (ok), 3 change(s) since, overdue")
+
+	v = persistenceCheck(target{}, n("rdb_last_bgsave_status", "ok", "rdb_last_save_time", last, "rdb_changes_since_last_save", "0", "aof_enabled", "0"))
+	assert.Equal(t, StatusOK, v.status, v.detail)
+
+	v = persistenceCheck(target{}, n("rdb_last_bgsave_status", "ok", "aof_enabled", "1", "aof_last_write_status", "err", "aof_last_bgrewrite_status", "ok"))
+	assert.Equal(t, StatusFail, v.status)
+	assert.Contains(t, v.detail, "AOF on (last write err, last rewrite ok)")
+
+	v = persistenceCheck(target{}, n())
+	assert.Equal(t, StatusSkip, v.status)
+}
+
+func TestClassify(t *testing.T) {
+	for msg, want := range map[string]string{
+		"NOAUTH Authentication required.":                   "noauth",
+		"WRONGPASS invalid username-password pair":          "wrongpass",
+		"ERR invalid password":                              "wrongpass",
+		"LOADING Redis is loading the dataset in memory":    "loading",
+		"ERR max number of clients reached":                 "maxclients",
+		"dial tcp 127.0.0.1:1: connect: connection refused": "refused",
+		"dial tcp: lookup nohost: no such host":             "dns",
+		"dial tcp 10.0.0.1:6379: i/o timeout":               "timeout",
+		"EOF":                                               "closed",
+		"something else":                                    "other",
+	} {
+		assert.Equal(t, want, classify(fmt.Errorf("%s", msg)), msg)
+	}
+}
+
+func TestFormatting(t *testing.T) {
+	assert.Equal(t, "42s", fmtAge(42*time.Second))
+	assert.Equal(t, "3m", fmtAge(3*time.Minute))
+	assert.Equal(t, "3m10s", fmtAge(3*time.Minute+10*time.Second))
+	assert.Equal(t, "5h7m", fmtAge(5*time.Hour+7*time.Minute))
+	assert.Equal(t, "3d4h", fmtAge(76*time.Hour))
+	assert.Equal(t, "512 B", fmtBytes(512))
+	assert.Equal(t, "256.0 MiB", fmtBytes(256<<20))
+	assert.Equal(t, "72µs", fmtDur(72*time.Microsecond+300))
+	assert.Equal(t, "SET k (2 args)", describeArgs([]string{"set", "k", "v"}))
+	assert.Equal(t, "AUTH (1 args)", describeArgs([]string{"auth", "pw"}))
+	for _, l := range wrap(strings.Repeat("word ", 50), 60) {
+		assert.LessOrEqual(t, len(l), 60)
+	}
+}
