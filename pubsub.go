@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -42,8 +41,9 @@ const (
 	// until the handler has made room, so no message is lost inside the
 	// process. Messages then queue in Redis's output buffer for the
 	// connection; when that exceeds the server's client-output-buffer-limit
-	// for pubsub, Redis closes the connection, the subscription reconnects
-	// and OnReconnect reports the gap.
+	// for pubsub (32 MB, or 8 MB for a minute, by default), Redis closes the
+	// connection and drops what it held. The subscription then delivers what
+	// it had read, reconnects and calls OnReconnect to report the gap.
 	Block OverflowPolicy = iota + 1
 	// DropOldest keeps reading from Redis and, when the buffer is full,
 	// discards the oldest buffered message to make room for the new one.
@@ -105,9 +105,11 @@ type SubscribeOptions struct {
 	CloseTimeout time.Duration
 	// HealthCheckInterval is how long the connection may stay silent before
 	// the subscription sends a PING; when neither a message nor the reply
-	// arrives within another interval, it drops the connection and
-	// reconnects. 0 means DefaultHealthCheckInterval (5 s); a negative value
-	// turns the check off, leaving dead connections to TCP keepalive.
+	// arrives within another interval, it replaces the connection and
+	// reconnects, so a connection that died without being closed is noticed
+	// within two to three intervals. 0 means DefaultHealthCheckInterval
+	// (5 s); a negative value turns the check off, leaving such connections
+	// to TCP keepalive.
 	HealthCheckInterval time.Duration
 }
 
@@ -232,7 +234,10 @@ type SubscriptionStats struct {
 
 // Subscription delivers the messages of a Subscribe or PSubscribe call to its
 // handler until Close. It reconnects and resubscribes by itself when the
-// connection breaks. Its methods are safe for concurrent use.
+// connection breaks. It holds one connection outside the pool and runs one
+// goroutine reading it, Concurrency goroutines calling the handler and,
+// unless the health check is off, one checking the connection. Its methods
+// are safe for concurrent use.
 type Subscription struct {
 	c       *Client
 	kind    string   // "subscribe" or "psubscribe"
@@ -249,6 +254,7 @@ type Subscription struct {
 	queue   chan *redis.Message
 	done    chan struct{}
 	closing atomic.Bool
+	idle    atomic.Bool     // the reader is not waiting on Redis
 	ctx     context.Context // handler context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -256,9 +262,18 @@ type Subscription struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	received, delivered, dropped atomic.Uint64
-	handlerErrs, panics          atomic.Uint64
-	reconnects                   atomic.Uint64
+	// Counters, grouped by the goroutine that writes them so the reader
+	// and the dispatchers do not fight over a cache line for every message.
+	_          [64]byte
+	received   atomic.Uint64 // reader
+	seen       atomic.Uint64 // reader: confirmations and PONGs, for watch
+	reconnects atomic.Uint64 // reader
+	_          [64]byte
+	delivered  atomic.Uint64 // dispatchers
+	handlerErr atomic.Uint64 // dispatchers
+	panics     atomic.Uint64 // dispatchers, reader (OnReconnect)
+	_          [64]byte
+	dropped    atomic.Uint64 // reader (DropOldest), dispatchers after Close
 }
 
 // Publish sends message to channel (namespaced like keys) and returns the
@@ -395,6 +410,10 @@ func (c *Client) subscribe(ctx context.Context, kind string, opts SubscribeOptio
 	for range opts.Concurrency {
 		go s.dispatch()
 	}
+	if opts.HealthCheckInterval > 0 {
+		s.wg.Add(1)
+		go s.watch()
+	}
 	if !c.shared.subs.add(s) {
 		_ = s.Close()
 		return nil, opErr(kind, where, ErrClosed)
@@ -445,27 +464,28 @@ func (s *Subscription) confirm(ctx context.Context) (*redis.PubSub, []*redis.Mes
 }
 
 // read receives from Redis into the buffer until Close, reconnecting after
-// errors and reporting each completed reconnect.
+// errors and reporting each completed reconnect. It closes the buffer when
+// it ends, which stops the dispatchers once they have drained it.
+//
+// Reads carry no deadline, so a message costs no timer update; watch finds
+// connections that went silent.
 func (s *Subscription) read(backlog []*redis.Message) {
 	defer s.wg.Done()
+	defer close(s.queue)
 	for _, m := range backlog {
 		if !s.enqueue(m) {
 			return
 		}
 	}
 	ctx := s.readCtx
-	hc := max(s.opts.HealthCheckInterval, 0)
-	s.mu.Lock()
-	ps := s.ps
-	s.mu.Unlock()
+	ps := s.current()
 	var (
 		lost      bool // the connection broke and is not confirmed again yet
 		confirmed int  // confirmations seen since it broke
 		failures  int  // consecutive errors
-		pingSent  bool // a health-check PING awaits its reply
 	)
 	for {
-		msg, err := ps.ReceiveTimeout(ctx, hc)
+		msg, err := ps.Receive(ctx)
 		if s.closing.Load() {
 			if _, ok := msg.(*redis.Message); ok && err == nil {
 				s.received.Add(1)
@@ -474,23 +494,6 @@ func (s *Subscription) read(backlog []*redis.Message) {
 			return
 		}
 		if err != nil {
-			if hc > 0 && isReadTimeout(err) {
-				switch {
-				case !lost && !pingSent:
-					// Silence: check the connection with a PING.
-					pingSent = true
-					if err = ps.Ping(ctx); err == nil {
-						continue
-					}
-				case !lost:
-					err = fmt.Errorf("no reply to PING within %v", hc)
-					ps = s.renew(ctx)
-				default:
-					// Reconnected, but the confirmations do not come.
-					ps = s.renew(ctx)
-				}
-			}
-			pingSent = false
 			confirmed = 0
 			if !lost {
 				lost = true
@@ -498,20 +501,36 @@ func (s *Subscription) read(backlog []*redis.Message) {
 					"op", s.kind, "channels", keyList(s.names), "error", err)
 			}
 			failures++
-			if !s.sleep(backoff(failures)) {
+			pause := backoff(failures)
+			if errors.Is(err, ErrUnavailable) {
+				// The circuit breaker fails calls without touching the
+				// network; ask often so the subscription returns soon
+				// after its probe closes it.
+				pause = min(pause, 100*time.Millisecond)
+			}
+			if !s.sleep(pause) {
 				return
 			}
+			if isServerError(err) {
+				// An error reply, such as a refused SUBSCRIBE after a
+				// restart: go-redis keeps that connection, unsubscribed.
+				s.renew(ctx)
+			}
+			// watch may have replaced the connection.
+			ps = s.current()
 			continue
 		}
 		failures = 0
-		pingSent = false
 		switch m := msg.(type) {
 		case *redis.Message:
 			s.received.Add(1)
 			if !s.enqueue(m) {
 				return
 			}
+		case *redis.Pong:
+			s.seen.Add(1)
 		case *redis.Subscription:
+			s.seen.Add(1)
 			if lost && m.Kind == s.kind {
 				if confirmed++; confirmed >= len(s.names) {
 					lost = false
@@ -525,20 +544,68 @@ func (s *Subscription) read(backlog []*redis.Message) {
 	}
 }
 
-// renew replaces a connection that stopped answering with a new one.
-func (s *Subscription) renew(ctx context.Context) *redis.PubSub {
+// watch checks the connection every HealthCheckInterval: when the reader
+// waited on Redis for a whole interval without a reply, it sends a PING;
+// when the next interval brings no reply either, the connection is silently
+// dead (a vanished peer, a stalled proxy) and watch replaces it, which makes
+// the reader reconnect.
+func (s *Subscription) watch() {
+	defer s.wg.Done()
+	hc := s.opts.HealthCheckInterval
+	t := time.NewTimer(hc)
+	defer t.Stop()
+	var (
+		last     uint64
+		pingSent bool
+	)
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+		}
+		switch seen := s.received.Load() + s.seen.Load(); {
+		case seen != last || s.idle.Load():
+			last, pingSent = seen, false
+		case !pingSent:
+			pingSent = true
+			ctx, cancel := context.WithTimeout(s.readCtx, hc)
+			// The reply reaches the reader. A failed write makes go-redis
+			// drop the connection, which the reader sees and reports.
+			_ = s.current().Ping(ctx)
+			cancel()
+		default:
+			pingSent = false
+			s.c.shared.log.Warn("redisclient: pubsub connection silent, replacing it",
+				"op", s.kind, "channels", keyList(s.names), "silence", 2*hc)
+			s.renew(s.readCtx)
+		}
+		t.Reset(hc)
+	}
+}
+
+// current returns the PubSub in use.
+func (s *Subscription) current() *redis.PubSub {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ps
+}
+
+// renew replaces the connection with a new one, subscribed to the same
+// channels. Closing the old one ends a Receive waiting on it with an error,
+// after which the reader moves to the new one.
+func (s *Subscription) renew(ctx context.Context) {
 	nps, _ := s.newPubSub(ctx)
 	s.mu.Lock()
-	old := s.ps
 	if s.psClosed {
 		s.mu.Unlock()
 		_ = nps.Close()
-		return old
+		return
 	}
+	old := s.ps
 	s.ps = nps
 	s.mu.Unlock()
 	_ = old.Close()
-	return nps
 }
 
 // backoff is the pause before the next attempt after n consecutive errors:
@@ -556,6 +623,8 @@ func (s *Subscription) sleep(d time.Duration) bool {
 	if d <= 0 {
 		return !s.closing.Load()
 	}
+	s.idle.Store(true)
+	defer s.idle.Store(false)
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -566,15 +635,10 @@ func (s *Subscription) sleep(d time.Duration) bool {
 	}
 }
 
-// isReadTimeout reports whether err is a read deadline passing on an open
-// connection, as opposed to a failure to dial.
-func isReadTimeout(err error) bool {
-	var ne net.Error
-	if !errors.As(err, &ne) || !ne.Timeout() {
-		return false
-	}
-	var oe *net.OpError
-	return !errors.As(err, &oe) || oe.Op != "dial"
+// isServerError reports whether err is an error reply from Redis.
+func isServerError(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re)
 }
 
 // enqueue puts m in the buffer, applying the overflow policy. It reports
@@ -597,26 +661,29 @@ func (s *Subscription) enqueue(m *redis.Message) bool {
 	select {
 	case s.queue <- m:
 		return true
+	default:
+	}
+	s.idle.Store(true) // not reading: silence says nothing about the connection
+	defer s.idle.Store(false)
+	select {
+	case s.queue <- m:
+		return true
 	case <-s.done:
 		s.dropped.Add(1)
 		return false
 	}
 }
 
-// dispatch hands buffered messages to the handler until Close.
+// dispatch hands buffered messages to the handler until the reader closes
+// the buffer; after Close it counts what is left as dropped.
 func (s *Subscription) dispatch() {
 	defer s.wg.Done()
-	for {
-		select {
-		case <-s.done:
-			return
-		case m := <-s.queue:
-			if s.closing.Load() {
-				s.dropped.Add(1)
-				return
-			}
-			s.deliver(m)
+	for m := range s.queue {
+		if s.closing.Load() {
+			s.dropped.Add(1)
+			continue
 		}
+		s.deliver(m)
 	}
 }
 
@@ -645,7 +712,7 @@ func (s *Subscription) call(msg Message) (err error) {
 		}
 	}()
 	if err := s.handler(s.ctx, msg); err != nil {
-		s.handlerErrs.Add(1)
+		s.handlerErr.Add(1)
 		return opErr("handle message", msg.full, err)
 	}
 	return nil
@@ -655,6 +722,8 @@ func (s *Subscription) notifyReconnect() {
 	if s.opts.OnReconnect == nil {
 		return
 	}
+	s.idle.Store(true)
+	defer s.idle.Store(false)
 	defer func() {
 		if r := recover(); r != nil {
 			s.panics.Add(1)
@@ -685,20 +754,20 @@ func (s *Subscription) Stats() SubscriptionStats {
 		Received:      s.received.Load(),
 		Delivered:     s.delivered.Load(),
 		Dropped:       s.dropped.Load(),
-		HandlerErrors: s.handlerErrs.Load(),
+		HandlerErrors: s.handlerErr.Load(),
 		Panics:        s.panics.Load(),
 		Reconnects:    s.reconnects.Load(),
 		Pending:       len(s.queue),
 	}
 }
 
-// Close unsubscribes and stops the subscription: it stops reading from Redis,
+// Close unsubscribes and stops the subscription: it closes its connection,
 // cancels the handlers' context, waits up to CloseTimeout for running
-// handlers to return, and counts messages still buffered as dropped. When it
-// returns nil, none of the subscription's goroutines is left. When a handler
-// ignores its context and outlasts CloseTimeout, Close returns an error
-// wrapping context.DeadlineExceeded and that handler's goroutine ends when
-// the handler returns.
+// handlers (and a running OnReconnect) to return, and counts messages still
+// buffered as dropped. When it returns nil, none of the subscription's
+// goroutines is left. When a handler ignores its context and outlasts
+// CloseTimeout, Close returns an error wrapping context.DeadlineExceeded;
+// that handler's goroutine ends when the handler returns.
 //
 // Close is idempotent: later calls wait for the first and return its result.
 // It must not be called from the subscription's own handler or OnReconnect
@@ -729,13 +798,6 @@ func (s *Subscription) Close() error {
 		case <-t.C:
 			s.closeErr = opErr("close subscription", keyList(s.names),
 				fmt.Errorf("%w: handler still running after %v", context.DeadlineExceeded, s.opts.CloseTimeout))
-		}
-		for len(s.queue) > 0 {
-			select {
-			case <-s.queue:
-				s.dropped.Add(1)
-			default:
-			}
 		}
 	})
 	return s.closeErr

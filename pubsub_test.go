@@ -474,8 +474,9 @@ func TestSubscriptionCloseTimeout(t *testing.T) {
 func TestClientCloseClosesSubscriptions(t *testing.T) {
 	c, _ := newMiniredisClient(t, Options{})
 	ctx := testCtx(t)
-	var cancelled atomic.Int32
+	var started, cancelled atomic.Int32
 	handler := func(ctx context.Context, _ Message) error {
+		started.Add(1)
 		<-ctx.Done()
 		cancelled.Add(1)
 		return nil
@@ -488,7 +489,7 @@ func TestClientCloseClosesSubscriptions(t *testing.T) {
 	require.NoError(t, err)
 	_, err = c.Namespace("child").Publish(ctx, "b", "x")
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return s1.Stats().Received == 1 && s2.Stats().Received == 1 }, waitFor, time.Millisecond)
+	require.Eventually(t, func() bool { return started.Load() == 2 }, waitFor, time.Millisecond)
 
 	require.NoError(t, c.Close())
 	assert.EqualValues(t, 2, cancelled.Load(), "Client.Close waits for the handlers of every view")
@@ -501,6 +502,20 @@ func TestClientCloseClosesSubscriptions(t *testing.T) {
 	assert.ErrorIs(t, err, ErrClosed)
 	_, err = c.Publish(ctx, "a", "x")
 	assert.ErrorIs(t, err, ErrClosed)
+}
+
+// stableGoroutines returns the goroutine count once it stops falling.
+func stableGoroutines() int {
+	n := runtime.NumGoroutine()
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		m := runtime.NumGoroutine()
+		if m >= n {
+			return n
+		}
+		n = m
+	}
+	return n
 }
 
 // settleGoroutines waits until the goroutine count drops to at most want and
@@ -522,8 +537,10 @@ func subscribeCloseCycles(t *testing.T, c *Client) {
 	h, _ := collect(0)
 	warm, err := c.Subscribe(ctx, h, "warmup")
 	require.NoError(t, err)
+	_, err = c.Publish(ctx, "warmup", "x") // opens the pool's connection
+	require.NoError(t, err)
 	require.NoError(t, warm.Close())
-	before := settleGoroutines(0)
+	before := stableGoroutines()
 	for i := range 200 {
 		opts := SubscribeOptions{Concurrency: 1 + i%3, CloseTimeout: time.Second}
 		if i%2 == 1 {
@@ -818,4 +835,27 @@ func TestHealthCheckReplacesSilentConnection(t *testing.T) {
 	assert.Equal(t, "through the new connection", string(recvMsg(t, ch).Payload))
 	assert.EqualValues(t, 1, s.Stats().Reconnects)
 	require.NoError(t, s.Close())
+}
+
+func TestHealthCheckIgnoresPausedReader(t *testing.T) {
+	c, _ := newMiniredisClient(t, Options{})
+	ctx := testCtx(t)
+	g := newGate()
+	s, err := c.SubscribeWith(ctx, SubscribeOptions{BufferSize: 1, HealthCheckInterval: 20 * time.Millisecond}, g.handle, "slow")
+	require.NoError(t, err)
+	closeSub(t, s)
+	for i := range 5 {
+		_, err := c.Publish(ctx, "slow", i)
+		require.NoError(t, err)
+	}
+	waitStarted(t, g)
+	// The reader waits for buffer space: its silence is no sign of a dead
+	// connection, so no PING round and no reconnect may happen.
+	time.Sleep(200 * time.Millisecond)
+	close(g.release)
+	require.Eventually(t, func() bool { return s.Stats().Delivered == 5 }, waitFor, time.Millisecond)
+	st := s.Stats()
+	assert.Zero(t, st.Reconnects)
+	assert.Zero(t, st.Dropped)
+	assert.Equal(t, []string{"0", "1", "2", "3", "4"}, g.delivered())
 }

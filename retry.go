@@ -37,34 +37,49 @@ const dialAttempts = 1
 //
 // Only errors for which IsRetryable reports true are retried: network
 // errors, timeouts and the transient server replies (LOADING, READONLY,
-// TRYAGAIN, MASTERDOWN, CLUSTERDOWN, NOREPLICAS, max clients). A command that
-// changes data when run twice (INCR, LPUSH, PUBLISH, EVAL, SET NX, ...; see
-// the package's idempotency list) is retried only when the failure proves it
-// never ran: a failed dial, a pool timeout, or a server reply that rejected
-// it. A pipeline is retried as a whole, only when all its commands may be;
-// a MULTI/EXEC transaction only when it provably never ran. A cancelled or
-// expired context is never retried, and the backoff sleeps end with it.
+// TRYAGAIN, MASTERDOWN, CLUSTERDOWN, NOREPLICAS, max clients).
 //
-// Worst-case latency of one failing call with the defaults (1 s dial, read
-// and write timeouts; one dial per attempt, as go-redis's own dial and
-// command retries are turned off; 8 + 16 = 24 ms of backoff):
+// A command that must not run twice is retried only when the failure proves
+// it never ran: a failed dial, a pool timeout, or a transient reply that
+// rejected it; never after a timeout or a connection lost once it was sent.
+// Those commands are the INCR/DECR family, APPEND, SETRANGE, GETSET, GETDEL,
+// SETNX, SET with NX or GET, MSETNX, HSETNX, HGETDEL, list pushes, pops and
+// moves (LPUSH ... BLMOVE), LINSERT, LREM, SPOP, ZINCRBY, ZADD INCR, sorted-set
+// pops, HINCRBY(FLOAT), BITFIELD, PUBLISH, SPUBLISH, XADD, XREADGROUP, XCLAIM,
+// XAUTOCLAIM, RENAME(NX), RESTORE, EVAL, EVALSHA, FCALL and MULTI/EXEC. A
+// pipeline is retried as a whole, when all its commands may be. A cancelled
+// or expired context is never retried, and the backoff sleeps end with it.
 //
-//   - server stopped, connection refused: 3 dials of well under 1 ms plus
-//     the backoffs, about 25 ms;
-//   - server or network stalled on an open connection: each attempt waits for
-//     its reply until ReadTimeout, so 3 × 1 s + 24 ms ≈ 3.02 s for a read, and
-//     1 s for a non-idempotent command, which is not retried after a timeout;
-//   - address that swallows connection attempts: 3 × DialTimeout + 24 ms ≈
-//     3.02 s; a new connection that is accepted but stalls adds the
-//     handshake's ReadTimeout, at most 3 × (1 s + 1 s + 1 s) + 24 ms ≈ 9 s
-//     in theory (dial, handshake reply, command reply per attempt).
+// Worst-case latency of one failing call with the defaults: 3 attempts, 1 s
+// dial, read and write timeouts, one dial per attempt (go-redis's own dial
+// and command retries are turned off), 8 + 16 = 24 ms of backoff. An attempt
+// ends at its first step that fails: the dial, the handshake of a new
+// connection, or the reply.
 //
-// The context's deadline bounds all of these. The circuit breaker bounds them
-// in practice: every attempt checks it first, and after
-// BreakerOptions.Threshold (5) consecutive connection-level failures calls
-// fail in microseconds with ErrUnavailable. So against a dead server a
-// sequential caller pays the timeouts for at most two calls (5 attempts)
-// before failing fast, and a call already retrying stops at its next attempt.
+//   - Server stopped (connection refused): 3 immediate dial failures plus the
+//     backoffs, about 25 ms (measured 23-25 ms on loopback).
+//   - Server or network stalled (connections accepted or open, no replies):
+//     each attempt fails at its first read, 3 × 1 s + 24 ms ≈ 3.02 s for a
+//     read (measured 3.03 s); 1 s for a non-idempotent command, which is not
+//     retried after a timeout (measured 1.00 s).
+//   - Host unreachable (connection attempts dropped): 3 × 1 s dial timeouts +
+//     24 ms ≈ 3.02 s.
+//   - Upper bound, for a server that answers every handshake step just
+//     before its timeout and then not the command: Attempts × (DialTimeout +
+//     2 handshake replies × ReadTimeout + WriteTimeout + ReadTimeout) +
+//     backoffs = 3 × 5 s + 24 ms ≈ 15 s.
+//
+// A context deadline bounds all of these (the client applies it to socket
+// reads and writes); a context cancelled without a deadline is seen before
+// each attempt, while dialing or waiting for a pooled connection, and during
+// backoff, but a reply already awaited is bounded by ReadTimeout.
+//
+// The circuit breaker lowers them in practice: every attempt checks it
+// first, and after BreakerOptions.Threshold (5) consecutive connection-level
+// failures calls fail in microseconds with ErrUnavailable. A
+// sequential caller facing a stalled server pays 3.02 s for its first call
+// and about 2 s for its second (its third attempt meets the open breaker);
+// every later call fails fast until a background probe finds Redis back.
 type RetryPolicy struct {
 	// Attempts is the total number of tries, the first one included. 0 means
 	// DefaultRetryAttempts (3); 1 turns retries off.
@@ -266,8 +281,10 @@ func isConnFailure(err error) bool {
 	if neverSent(err) {
 		return true
 	}
+	// context.DeadlineExceeded is a net.Error too: only a real network
+	// error counts, not a bare context error.
 	var ne net.Error
-	if errors.As(err, &ne) {
+	if errors.As(err, &ne) && ne != context.DeadlineExceeded {
 		return true
 	}
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
@@ -318,22 +335,26 @@ func (e *dialError) Temporary() bool { return true }
 // a way callers rely on (SETNX and SET NX, used for locks; GETSET, GETDEL).
 // Scripts are opaque and may do any of these. Names are lower case, as
 // Cmder.Name returns them.
-var nonIdempotent = map[string]bool{
-	"incr": true, "incrby": true, "incrbyfloat": true, "decr": true, "decrby": true,
-	"append": true, "setrange": true, "getdel": true, "getset": true,
-	"setnx": true, "msetnx": true, "hsetnx": true, "hgetdel": true,
-	"lpush": true, "rpush": true, "lpushx": true, "rpushx": true, "linsert": true, "lrem": true,
-	"lpop": true, "rpop": true, "lmpop": true, "blpop": true, "brpop": true, "blmpop": true,
-	"lmove": true, "blmove": true, "rpoplpush": true, "brpoplpush": true,
-	"spop": true,
-	"zincrby": true, "zpopmin": true, "zpopmax": true, "bzpopmin": true, "bzpopmax": true, "zmpop": true, "bzmpop": true,
-	"hincrby": true, "hincrbyfloat": true,
-	"bitfield": true,
-	"publish": true, "spublish": true,
-	"xadd": true, "xreadgroup": true, "xclaim": true, "xautoclaim": true,
-	"rename": true, "renamenx": true, "restore": true,
-	"eval": true, "evalsha": true, "fcall": true,
-	"multi": true, "exec": true,
+var nonIdempotent = wordSet(`
+	incr incrby incrbyfloat decr decrby
+	append setrange getdel getset setnx msetnx hsetnx hgetdel
+	lpush rpush lpushx rpushx linsert lrem
+	lpop rpop lmpop blpop brpop blmpop lmove blmove rpoplpush brpoplpush
+	spop
+	zincrby zpopmin zpopmax bzpopmin bzpopmax zmpop bzmpop
+	hincrby hincrbyfloat bitfield
+	publish spublish
+	xadd xreadgroup xclaim xautoclaim
+	rename renamenx restore
+	eval evalsha fcall
+	multi exec`)
+
+func wordSet(s string) map[string]bool {
+	m := make(map[string]bool)
+	for _, w := range strings.Fields(s) {
+		m[w] = true
+	}
+	return m
 }
 
 // isIdempotent reports whether running cmd twice leaves the same data and
@@ -393,8 +414,8 @@ type BreakerOptions struct {
 	// 0 means DefaultBreakerThreshold (5); a negative value disables it.
 	Threshold int
 	// Cooldown is how long the breaker stays open before a probe. 0 means
-	// DefaultBreakerCooldown (1 s). The probe must answer within Cooldown (at
-	// least 100 ms).
+	// DefaultBreakerCooldown (1 s). The probe must answer within Cooldown or
+	// 1 s, whichever is longer, and within the client's timeouts.
 	Cooldown time.Duration
 	// Probe checks whether Redis is back. It runs alone, bypassing the
 	// breaker and retries. nil means a PING.
@@ -437,14 +458,28 @@ func (s BreakerState) String() string {
 // MarshalText encodes the state as its String, for JSON health reports.
 func (s BreakerState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText decodes "closed", "open" or "half-open", so a HealthReport
+// read back from JSON keeps its breaker state.
+func (s *BreakerState) UnmarshalText(b []byte) error {
+	for _, v := range []BreakerState{BreakerClosed, BreakerOpen, BreakerHalfOpen} {
+		if string(b) == v.String() {
+			*s = v
+			return nil
+		}
+	}
+	return fmt.Errorf("redisclient: unknown breaker state %q", b)
+}
+
 // BreakerState returns the state of the client's circuit breaker. A disabled
 // breaker, or a client that could not be constructed, reports BreakerClosed.
 func (c *Client) BreakerState() BreakerState {
 	return c.shared.breaker.State()
 }
 
-// minProbeTimeout is the least time a probe gets, whatever the Cooldown.
-const minProbeTimeout = 100 * time.Millisecond
+// minProbeTimeout is the least time a probe gets, whatever the Cooldown: a
+// probe that gives up too early under CPU load keeps a healthy Redis cut
+// off. The client's dial and read timeouts still bound each of its steps.
+const minProbeTimeout = time.Second
 
 // breaker is a consecutive-failure circuit breaker. The closed path is two
 // atomic loads; transitions are lock-free compare-and-swaps, so calls never
@@ -649,12 +684,11 @@ func (h *resilienceHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		if isBypass(ctx) {
 			return next(ctx, cmd)
 		}
-		idem := isIdempotent(cmd)
-		return h.run(ctx, func(ctx context.Context) error {
+		return h.run(ctx, func() error {
 			cmd.SetErr(nil)
-			return next(ctx, cmd)
+			return next(bypass(ctx), cmd)
 		}, func(err error) bool {
-			return idem || notExecuted(err)
+			return notExecuted(err) || isIdempotent(cmd)
 		})
 	}
 }
@@ -667,45 +701,43 @@ func (h *resilienceHook) ProcessPipelineHook(next redis.ProcessPipelineHook) red
 		if isBypass(ctx) {
 			return next(ctx, cmds)
 		}
-		idem := true
-		for _, cmd := range cmds {
-			if !isIdempotent(cmd) {
-				idem = false
-				break
-			}
-		}
-		err := h.run(ctx, func(ctx context.Context) error {
+		ran := false
+		err := h.run(ctx, func() error {
+			ran = true
 			for _, cmd := range cmds {
 				cmd.SetErr(nil)
 			}
-			return next(ctx, cmds)
+			return next(bypass(ctx), cmds)
 		}, func(error) bool {
-			if idem {
-				return true
-			}
-			for _, cmd := range cmds {
-				if !notExecuted(cmd.Err()) {
-					return false
-				}
-			}
-			return true
+			return allCmds(cmds, isIdempotent) || allCmds(cmds, func(cmd redis.Cmder) bool { return notExecuted(cmd.Err()) })
 		})
-		if err != nil {
-			// A pipeline that failed before running (breaker open, context
-			// done) must not leave commands looking successful.
+		if err != nil && !ran {
+			// Failed before running (breaker open, context done): no command
+			// may look successful.
 			for _, cmd := range cmds {
-				if cmd.Err() == nil {
-					cmd.SetErr(err)
-				}
+				cmd.SetErr(err)
 			}
 		}
 		return err
 	}
 }
 
+func allCmds(cmds []redis.Cmder, ok func(redis.Cmder) bool) bool {
+	for _, cmd := range cmds {
+		if !ok(cmd) {
+			return false
+		}
+	}
+	return true
+}
+
 // run calls attempt until it succeeds or the policy says stop. mayRepeat
 // tells whether the failed attempt may safely run again.
-func (h *resilienceHook) run(ctx context.Context, attempt func(context.Context) error, mayRepeat func(error) bool) error {
+//
+// An attempt runs with a bypass context: commands go-redis issues inside it
+// on the same context (the HELLO/AUTH/SELECT handshake of a new connection)
+// are part of the attempt, not calls of their own to retry or count.
+func (h *resilienceHook) run(ctx context.Context, attempt func() error, mayRepeat func(error) bool) error {
 	n := h.policy.attempts()
 	for i := 1; ; i++ {
 		if err := ctx.Err(); err != nil {
@@ -714,9 +746,16 @@ func (h *resilienceHook) run(ctx context.Context, attempt func(context.Context) 
 		if err := h.breaker.allow(); err != nil {
 			return err
 		}
-		err := attempt(ctx)
+		err := attempt()
 		h.breaker.record(ctx, err)
-		if err == nil || i >= n || ctx.Err() != nil || !IsRetryable(err) || !mayRepeat(err) {
+		if cerr := ctx.Err(); cerr != nil && err != nil {
+			// The socket deadline came from ctx: say so, for errors.Is.
+			if !errors.Is(err, cerr) {
+				err = fmt.Errorf("%w: %w", err, cerr)
+			}
+			return err
+		}
+		if err == nil || i >= n || !IsRetryable(err) || !mayRepeat(err) {
 			return err
 		}
 		if serr := sleepCtx(ctx, h.policy.Backoff(i)); serr != nil {
