@@ -50,6 +50,13 @@ const dialAttempts = 1
 // pipeline is retried as a whole, when all its commands may be. A cancelled
 // or expired context is never retried, and the backoff sleeps end with it.
 //
+// On Redis Cluster one caveat remains: go-redis's cluster client follows
+// MOVED and ASK redirects in its own loop (up to MaxRedirects), and that loop
+// also retries a command on another node after a network error, whatever the
+// command. Turning it off would break resharding, so on a cluster a
+// non-idempotent command whose connection breaks after the write may run
+// twice. Standalone and Sentinel clients have no such loop.
+//
 // Worst-case latency of one failing call with the defaults: 3 attempts, 1 s
 // dial, read and write timeouts, one dial per attempt (go-redis's own dial
 // and command retries are turned off), 8 + 16 = 24 ms of backoff. An attempt
