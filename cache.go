@@ -94,6 +94,14 @@ func getOrSet[T any](ctx context.Context, c *Client, op, k string, ttl time.Dura
 
 	flightKey := k + "\x00" + reflect.TypeFor[T]().String()
 	ch := sh.flight.DoChan(flightKey, func() (any, error) {
+		// A caller that missed just after another flight stored the value
+		// must not load again: look once more inside the flight.
+		if b, err := sh.rdb.Get(ctx, k).Bytes(); err == nil {
+			var v T
+			if decodeValue(c.ser, b, &v) == nil {
+				return v, nil
+			}
+		}
 		return loadAndStore(ctx, c, k, ttl, load)
 	})
 	select {

@@ -3,6 +3,7 @@ package redisclient
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -199,4 +200,32 @@ func TestCloseCancelsAndWaitsForDetachedLoads(t *testing.T) {
 	<-started
 	require.NoError(t, c.Close())
 	assert.True(t, finished.Load(), "Close returned only after the load ended")
+}
+
+// TestGetOrSetLateMissDoesNotReload covers callers whose miss comes just
+// after another caller's flight stored the value: they must find it inside
+// the flight instead of loading again.
+func TestGetOrSetLateMissDoesNotReload(t *testing.T) {
+	backends(t, Options{}, func(t *testing.T, c *Client) {
+		ctx := testCtx(t)
+		for wave := range 30 {
+			key := fmt.Sprint("wave", wave)
+			var calls atomic.Int32
+			load := func(context.Context) (int, error) {
+				calls.Add(1)
+				time.Sleep(time.Millisecond)
+				return wave, nil
+			}
+			var wg sync.WaitGroup
+			for range 32 {
+				wg.Go(func() {
+					v, err := GetOrSet(ctx, c, key, time.Minute, load)
+					assert.NoError(t, err)
+					assert.Equal(t, wave, v)
+				})
+			}
+			wg.Wait()
+			require.Equal(t, int32(1), calls.Load(), "wave %d", wave)
+		}
+	})
 }

@@ -231,11 +231,11 @@ func (c *Client) Get(ctx context.Context, key string, dest any) error {
 	if err != nil {
 		return err
 	}
-	b, err := c.shared.rdb.Get(ctx, k).Bytes()
+	v, err := c.shared.rdb.Get(ctx, k).Result()
 	if err != nil {
 		return opErr("get", k, notFound(err))
 	}
-	return opErr("get", k, decodeValue(c.ser, b, dest))
+	return opErr("get", k, decodeString(c.ser, v, dest))
 }
 
 // notFound turns go-redis's nil reply into ErrNotFound.
@@ -370,12 +370,12 @@ func MGet[T any](ctx context.Context, c *Client, keys ...string) (map[string]T, 
 	}
 	out := make(map[string]T, len(raw))
 	var errs []error
-	for i, b := range raw {
-		if b == nil {
+	for i, r := range raw {
+		if !r.ok {
 			continue
 		}
 		var v T
-		if err := decodeValue(c.ser, b, &v); err != nil {
+		if err := decodeString(c.ser, r.s, &v); err != nil {
 			errs = append(errs, opErr("mget", c.prefix+keys[i], err))
 			continue
 		}
@@ -384,8 +384,14 @@ func MGet[T any](ctx context.Context, c *Client, keys ...string) (map[string]T, 
 	return out, errors.Join(errs...)
 }
 
-// mget returns the raw value of each key in order, nil for a miss.
-func (c *Client) mget(ctx context.Context, op string, keys []string) ([][]byte, error) {
+// rawValue is one reply of a batch read; ok is false for a miss.
+type rawValue struct {
+	s  string
+	ok bool
+}
+
+// mget returns the raw value of each key in order.
+func (c *Client) mget(ctx context.Context, op string, keys []string) ([]rawValue, error) {
 	full, err := c.keys(op, keys)
 	if err != nil || len(full) == 0 {
 		return nil, err
@@ -395,17 +401,15 @@ func (c *Client) mget(ctx context.Context, op string, keys []string) ([][]byte, 
 
 // mgetFull is mget on full keys: MGET on a single server, a pipeline of GETs
 // on a cluster, whose keys may live in different slots.
-func (c *Client) mgetFull(ctx context.Context, op string, full []string) ([][]byte, error) {
-	out := make([][]byte, len(full))
+func (c *Client) mgetFull(ctx context.Context, op string, full []string) ([]rawValue, error) {
+	out := make([]rawValue, len(full))
 	if !c.isCluster() {
 		vals, err := c.shared.rdb.MGet(ctx, full...).Result()
 		if err != nil {
 			return nil, opErr(op, keyList(full), err)
 		}
 		for i, v := range vals {
-			if s, ok := v.(string); ok {
-				out[i] = []byte(s)
-			}
+			out[i].s, out[i].ok = v.(string)
 		}
 		return out, nil
 	}
@@ -420,8 +424,8 @@ func (c *Client) mgetFull(ctx context.Context, op string, full []string) ([][]by
 		return nil, opErr(op, keyList(full), err)
 	}
 	for i, cmd := range cmds {
-		if b, err := cmd.Bytes(); err == nil {
-			out[i] = b
+		if v, err := cmd.Result(); err == nil {
+			out[i] = rawValue{v, true}
 		}
 	}
 	return out, nil

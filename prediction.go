@@ -112,11 +112,11 @@ func (c *Client) GetCachedModelPrediction(ctx context.Context, model, inputHash 
 	if err != nil {
 		return err
 	}
-	b, err := c.shared.rdb.Get(ctx, k).Bytes()
+	v, err := c.shared.rdb.Get(ctx, k).Result()
 	if err != nil {
 		return opErr("get prediction", k, notFound(err))
 	}
-	return opErr("get prediction", k, decodeValue(c.ser, b, dest))
+	return opErr("get prediction", k, decodeString(c.ser, v, dest))
 }
 
 // GetModelPrediction is GetCachedModelPrediction under the Python client's
@@ -185,13 +185,13 @@ func GetModelPredictions[T any](ctx context.Context, c *Client, model string, in
 	found := make(map[string]T, len(inputHashes))
 	var missing []string
 	var errs []error
-	for i, b := range raw {
-		if b == nil {
+	for i, r := range raw {
+		if !r.ok {
 			missing = append(missing, inputHashes[i])
 			continue
 		}
 		var v T
-		if err := decodeValue(c.ser, b, &v); err != nil {
+		if err := decodeString(c.ser, r.s, &v); err != nil {
 			errs = append(errs, opErr("get predictions", keys[i], err))
 			missing = append(missing, inputHashes[i])
 			continue

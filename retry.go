@@ -575,6 +575,10 @@ func (b *breaker) record(ctx context.Context, err error) {
 		return
 	}
 	switch {
+	case err == nil || err == redis.Nil: // the common cases, without errors.As
+		if b.failures.Load() != 0 {
+			b.failures.Store(0)
+		}
 	case errors.Is(err, context.Canceled) || errors.Is(ctx.Err(), context.Canceled):
 		// The caller gave up; that says nothing about Redis.
 	case isConnFailure(err):

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -229,6 +230,25 @@ func looksLikePickle(data []byte) bool {
 	return len(data) >= 2 && data[0] == 0x80 && data[1] >= 2 && data[1] <= 5
 }
 
+// decodeString is decodeValue for a reply held as a string, as go-redis
+// returns it: *string takes it without a copy, and the built-in serializers
+// read it in place (they never keep the input), saving a copy per read.
+func decodeString(s Serializer, data string, dest any) error {
+	switch d := dest.(type) {
+	case *string:
+		*d = data
+		return nil
+	case *[]byte:
+		*d = []byte(data)
+		return nil
+	}
+	switch s.(type) {
+	case MsgpackSerializer, JSONSerializer:
+		return decodeValue(s, unsafe.Slice(unsafe.StringData(data), len(data)), dest)
+	}
+	return decodeValue(s, []byte(data), dest)
+}
+
 // decodeValue stores data into dest. Raw destinations (*[]byte, *string)
 // take the bytes as they are; numeric destinations parse decimal text; *any
 // gets a number for decimal text, else the serializer's result, else the
@@ -318,6 +338,11 @@ func parseNumber(data []byte) (any, bool) {
 // text. It reports false for other destinations, and leaves dest untouched
 // on error.
 func decodeNumber(data []byte, dest any) (bool, error) {
+	switch dest.(type) {
+	case *int, *int64, *int32, *uint64, *uint, *float64, *float32:
+	default:
+		return false, nil
+	}
 	s := string(data)
 	var err error
 	switch d := dest.(type) {

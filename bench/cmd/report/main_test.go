@@ -1,0 +1,91 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+)
+
+func parseFile(t *testing.T, name string) *group {
+	t.Helper()
+	f, err := os.Open("testdata/" + name + ".csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	g, err := parse(name, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func TestParse(t *testing.T) {
+	g := parseFile(t, "HashInput")
+	if got := strings.Join(g.impls, " "); got != "jsonsha256 lib python" {
+		t.Errorf("impls = %q", got)
+	}
+	if got := strings.Join(g.rows, " "); got != "input=vec256 input=map20" {
+		t.Errorf("rows = %q", got)
+	}
+	if got := strings.Join(g.units, " "); got != "sec/op B/op allocs/op" {
+		t.Errorf("units = %q", got)
+	}
+	c := g.get("input=map20", "python", "sec/op")
+	if !c.have || c.val != 2.7622500000000002e-05 || c.vs != "~" || c.p != "p=0.667 n=2" || c.ci != "∞" {
+		t.Errorf("map20 python sec/op = %+v", c)
+	}
+	if c := g.get("input=vec256", "lib", "allocs/op"); c.val != 1 {
+		t.Errorf("vec256 lib allocs/op = %+v", c)
+	}
+	if c := g.get("input=vec256", "jsonsha256", "B/op"); c.val != 4992 || c.vs != "" {
+		t.Errorf("vec256 base B/op = %+v", c)
+	}
+}
+
+func TestTargets(t *testing.T) {
+	groups := map[string]*group{
+		"HashInput": parseFile(t, "HashInput"),
+		"Stampede":  parseFile(t, "Stampede"),
+	}
+	f, err := os.Open("testdata/raw.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	maxLoads, ok, err := maxMetric(f, "BenchmarkStampede/impl=lib-", "max-loads")
+	if err != nil || !ok || maxLoads != 3 {
+		t.Fatalf("maxMetric = %v, %v, %v; want 3", maxLoads, ok, err)
+	}
+	checks := checkTargets(groups, maxLoads)
+	if len(checks) != 3 {
+		t.Fatalf("got %d checks, want 3: %+v", len(checks), checks)
+	}
+	for _, c := range checks {
+		wantOK := strings.HasPrefix(c.row, "HashInput/")
+		if !c.known || c.ok != wantOK {
+			t.Errorf("%s: ok=%v known=%v (%s), want ok=%v", c.row, c.ok, c.known, c.measured, wantOK)
+		}
+	}
+}
+
+func TestReport(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(&out, "testdata/raw.txt", []string{"testdata/Stampede.csv", "testdata/HashInput.csv"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"| input=vec256 | lib | 3.51 µs | 1 | 64 | 0.06× ~ | -2 |",
+		"| - | gocache | 2.36 ms | 876 | 35762 | 0.32× ~ | -1711 | 1 | 1 |",
+		"at most 3 loads in one op in any run | **missed** |",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+	// Stampede comes after HashInput in the files but first in the report.
+	if s, h := strings.Index(out.String(), "## Stampede"), strings.Index(out.String(), "## HashInput"); s < 0 || h < s {
+		t.Errorf("group order wrong:\n%s", out.String())
+	}
+}
