@@ -20,8 +20,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/systemtrader/redisclient"
+	"github.com/systemtrader/redisclient/examples/internal/demo"
 )
 
 // model is the name predictions are cached under: trading:model:{model}:{hash}.
@@ -77,7 +77,7 @@ func main() {
 
 // run is the example; it writes what it does to w.
 func run(ctx context.Context, w io.Writer) error {
-	client, done, err := connect(w)
+	client, done, err := demo.Connect(w)
 	if err != nil {
 		return err
 	}
@@ -146,32 +146,4 @@ func run(ctx context.Context, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "invalidated %d cached predictions of %s\n", n, model)
 	return predict("AAPL")
-}
-
-// connect returns a client for REDIS_URL, or for an embedded miniredis when
-// it is unset, and a function that closes both. A service would call
-// redisclient.GetClient() instead.
-func connect(w io.Writer) (*redisclient.Client, func(), error) {
-	if os.Getenv("REDIS_URL") != "" {
-		opts, err := redisclient.OptionsFromEnv()
-		if err != nil {
-			return nil, nil, err
-		}
-		c, err := redisclient.New(opts)
-		if err != nil {
-			return nil, nil, err
-		}
-		return c, func() { _ = c.Close() }, nil
-	}
-	mr, err := miniredis.Run()
-	if err != nil {
-		return nil, nil, err
-	}
-	fmt.Fprintln(w, "REDIS_URL not set: using an embedded miniredis")
-	c, err := redisclient.New(redisclient.Options{URL: "redis://" + mr.Addr() + "/0"})
-	if err != nil {
-		mr.Close()
-		return nil, nil, err
-	}
-	return c, func() { _ = c.Close(); mr.Close() }, nil
 }

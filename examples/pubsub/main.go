@@ -18,8 +18,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/systemtrader/redisclient"
+	"github.com/systemtrader/redisclient/examples/internal/demo"
 )
 
 // Side is the direction of a signal.
@@ -61,7 +61,7 @@ func main() {
 func run(ctx context.Context, w io.Writer) error {
 	// The handler prints from the subscription's goroutine: serialize writes.
 	out := &lockedWriter{w: w}
-	client, done, err := connect(out)
+	client, done, err := demo.Connect(out)
 	if err != nil {
 		return err
 	}
@@ -130,32 +130,4 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
-}
-
-// connect returns a client for REDIS_URL, or for an embedded miniredis when
-// it is unset, and a function that closes both. A service would call
-// redisclient.GetClient() instead.
-func connect(w io.Writer) (*redisclient.Client, func(), error) {
-	if os.Getenv("REDIS_URL") != "" {
-		opts, err := redisclient.OptionsFromEnv()
-		if err != nil {
-			return nil, nil, err
-		}
-		c, err := redisclient.New(opts)
-		if err != nil {
-			return nil, nil, err
-		}
-		return c, func() { _ = c.Close() }, nil
-	}
-	mr, err := miniredis.Run()
-	if err != nil {
-		return nil, nil, err
-	}
-	fmt.Fprintln(w, "REDIS_URL not set: using an embedded miniredis")
-	c, err := redisclient.New(redisclient.Options{URL: "redis://" + mr.Addr() + "/0"})
-	if err != nil {
-		mr.Close()
-		return nil, nil, err
-	}
-	return c, func() { _ = c.Close(); mr.Close() }, nil
 }

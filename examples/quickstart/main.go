@@ -16,8 +16,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/systemtrader/redisclient"
+	"github.com/systemtrader/redisclient/examples/internal/demo"
 )
 
 // Quote is what a market-data service caches.
@@ -39,7 +39,7 @@ func main() {
 
 // run is the example; it writes what it does to w.
 func run(ctx context.Context, w io.Writer) error {
-	client, done, err := connect(w)
+	client, done, err := demo.Connect(w)
 	if err != nil {
 		return err
 	}
@@ -75,32 +75,4 @@ func run(ctx context.Context, w io.Writer) error {
 	}
 	fmt.Fprintln(w, "miss:", err)
 	return nil
-}
-
-// connect returns a client for REDIS_URL, or for an embedded miniredis when
-// it is unset, and a function that closes both. A service would call
-// redisclient.GetClient() instead.
-func connect(w io.Writer) (*redisclient.Client, func(), error) {
-	if os.Getenv("REDIS_URL") != "" {
-		opts, err := redisclient.OptionsFromEnv()
-		if err != nil {
-			return nil, nil, err
-		}
-		c, err := redisclient.New(opts)
-		if err != nil {
-			return nil, nil, err
-		}
-		return c, func() { _ = c.Close() }, nil
-	}
-	mr, err := miniredis.Run()
-	if err != nil {
-		return nil, nil, err
-	}
-	fmt.Fprintln(w, "REDIS_URL not set: using an embedded miniredis")
-	c, err := redisclient.New(redisclient.Options{URL: "redis://" + mr.Addr() + "/0"})
-	if err != nil {
-		mr.Close()
-		return nil, nil, err
-	}
-	return c, func() { _ = c.Close(); mr.Close() }, nil
 }
