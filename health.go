@@ -193,7 +193,12 @@ func (c *Client) Health(ctx context.Context) HealthReport {
 func (r *HealthReport) judge() {
 	var bad, degraded []string
 	if !r.Connected {
-		bad = append(bad, "redis does not answer")
+		if code := replyCode(r.Error); code != "" {
+			// LOADING, MISCONF, NOAUTH, BUSY...: the server is up but refuses.
+			bad = append(bad, "redis answers but refuses commands ("+code+")")
+		} else {
+			bad = append(bad, "redis does not answer")
+		}
 	}
 	if r.ClusterState != "" && r.ClusterState != "ok" {
 		bad = append(bad, "cluster_state is "+r.ClusterState)
@@ -431,4 +436,19 @@ func (c *Client) HealthHandler() http.Handler {
 			_, _ = w.Write(append(body, '\n'))
 		}
 	})
+}
+
+// replyCode returns the error code of a server reply such as "LOADING Redis
+// is loading the dataset in memory", or "" for other errors.
+func replyCode(msg string) string {
+	code, _, _ := strings.Cut(msg, " ")
+	if len(code) < 3 {
+		return ""
+	}
+	for _, r := range code {
+		if r < 'A' || r > 'Z' {
+			return ""
+		}
+	}
+	return code
 }

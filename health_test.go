@@ -322,3 +322,16 @@ func TestHealthOnRealServer(t *testing.T) {
 	assert.NotEmpty(t, r.MaxMemoryPolicy)
 	assert.Greater(t, r.ConnectedClients, int64(0))
 }
+
+func TestHealthNamesARefusingServer(t *testing.T) {
+	c, mr := newMiniredisClient(t, Options{Breaker: BreakerOptions{Threshold: -1}, Retry: RetryPolicy{Attempts: 1}})
+	mr.SetError("LOADING Redis is loading the dataset in memory")
+	r := c.Health(testCtx(t))
+	assert.Equal(t, StatusUnhealthy, r.Status)
+	assert.Contains(t, r.Problems, "redis answers but refuses commands (LOADING)")
+	mr.SetError("")
+	mr.Close()
+	r = c.Health(testCtx(t))
+	assert.Contains(t, r.Problems, "redis does not answer")
+	assert.Equal(t, "", replyCode("dial tcp 127.0.0.1:1: connect: connection refused"))
+}
