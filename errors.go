@@ -35,6 +35,7 @@ type Error struct {
 	Err error  // the cause
 }
 
+// Error returns "redisclient: {op} {key}: {cause}".
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("redisclient: ")

@@ -27,6 +27,7 @@ const (
 	HashPythonMD5
 )
 
+// String returns "sha256" or "python-md5".
 func (m HashMode) String() string {
 	switch m {
 	case HashSHA256:
