@@ -65,6 +65,9 @@ func New(opts Options) (*Client, error) {
 	sh.rdb = redis.NewUniversalClient(o.universal())
 	sh.breaker = newBreaker(o.Breaker, sh.rdb)
 	sh.rdb.AddHook(newResilienceHook(o.Retry, sh.breaker))
+	if cc, ok := sh.rdb.(*redis.ClusterClient); ok {
+		cc.OnNewNode(func(node *redis.Client) { node.AddHook(sentGuardHook{}) })
+	}
 	return &Client{
 		shared:     sh,
 		ns:         o.Namespace,

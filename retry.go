@@ -50,12 +50,11 @@ const dialAttempts = 1
 // pipeline is retried as a whole, when all its commands may be. A cancelled
 // or expired context is never retried, and the backoff sleeps end with it.
 //
-// On Redis Cluster one caveat remains: go-redis's cluster client follows
-// MOVED and ASK redirects in its own loop (up to MaxRedirects), and that loop
-// also retries a command on another node after a network error, whatever the
-// command. Turning it off would break resharding, so on a cluster a
-// non-idempotent command whose connection breaks after the write may run
-// twice. Standalone and Sentinel clients have no such loop.
+// On Redis Cluster, go-redis's cluster client follows MOVED and ASK
+// redirects in a loop that also repeats a command after a network error;
+// the client hides such errors of non-idempotent commands from that loop, so
+// the guarantee holds there too (for single commands; a pipeline holding one
+// is not retried by the client, but go-redis may still replay it).
 //
 // Worst-case latency of one failing call with the defaults: 3 attempts, 1 s
 // dial, read and write timeouts, one dial per attempt (go-redis's own dial
@@ -697,7 +696,12 @@ func (h *resilienceHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		}
 		return h.run(ctx, func() error {
 			cmd.SetErr(nil)
-			return next(bypass(ctx), cmd)
+			err := next(bypass(ctx), cmd)
+			if se, ok := err.(*sentError); ok {
+				err = se.cause
+				cmd.SetErr(err)
+			}
+			return err
 		}, func(err error) bool {
 			return notExecuted(err) || isIdempotent(cmd)
 		})
@@ -773,4 +777,38 @@ func (h *resilienceHook) run(ctx context.Context, attempt func() error, mayRepea
 			return fmt.Errorf("%w (gave up retrying after %d attempts; last error: %w)", serr, i, err)
 		}
 	}
+}
+
+// sentError carries a network error of a command that must not run twice
+// and may have reached the server. go-redis's cluster client retries any
+// command after a network error, inside the loop that follows MOVED and ASK
+// redirects; its node clients return this error instead, which that loop
+// does not recognise (it deliberately has no Unwrap), and the client's own
+// hook turns it back into the cause.
+type sentError struct{ cause error }
+
+func (e *sentError) Error() string {
+	return "connection failed after the command was sent: " + e.cause.Error()
+}
+
+// sentGuardHook is installed on every node client of a cluster.
+type sentGuardHook struct{}
+
+func (sentGuardHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (sentGuardHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if err == nil || isIdempotent(cmd) || isReply(err) || notExecuted(err) ||
+			errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		se := &sentError{cause: err}
+		cmd.SetErr(se)
+		return se
+	}
+}
+
+func (sentGuardHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
 }
