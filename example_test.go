@@ -124,3 +124,51 @@ func ExampleGetModelPredictions() {
 	fmt.Println(found["h1"], found["h2"], missing, err)
 	// Output: 0.1 0.2 [h3] <nil>
 }
+
+type Signal struct {
+	Symbol string `json:"symbol"`
+	Side   string `json:"side"`
+}
+
+func ExampleClient_Subscribe() {
+	client, done := newExampleClient()
+	defer done()
+	ctx := context.Background()
+
+	got := make(chan redisclient.Message, 1)
+	sub, err := client.Subscribe(ctx, func(_ context.Context, m redisclient.Message) error {
+		got <- m
+		return nil
+	}, "signals")
+	if err != nil {
+		panic(err)
+	}
+	defer sub.Close()
+
+	n, _ := client.Publish(ctx, "signals", Signal{"AAPL", "buy"}) // to trading:signals
+	m := <-got
+	var s Signal
+	_ = m.Decode(&s)
+	fmt.Println(n, m.Channel, s.Symbol, s.Side)
+	// Output: 1 signals AAPL buy
+}
+
+func ExampleGetOrComputePrediction() {
+	client, done := newExampleClient()
+	defer done()
+	ctx := context.Background()
+
+	model := func(context.Context) (float64, error) {
+		fmt.Println("running the model")
+		return 0.91, nil
+	}
+	features := map[string]any{"symbol": "AAPL", "rsi": 71.5}
+	for range 2 {
+		p, err := redisclient.GetOrComputePrediction(ctx, client, "lstm", features, 5*time.Minute, model)
+		fmt.Println(p, err)
+	}
+	// Output:
+	// running the model
+	// 0.91 <nil>
+	// 0.91 <nil>
+}
