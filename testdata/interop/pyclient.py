@@ -7,22 +7,14 @@ text). Model predictions live under "{namespace}:model:{model}:{hash}" with
 hash_input's md5.
 """
 
-import hashlib
 import json
 import pickle
 
 import redis
 
+from pyhash import hash_input, tag  # noqa: F401 (re-exported)
+
 DEFAULT_EXPIRY = 86400
-
-
-def hash_input(x):
-    """hash_input of the original: md5 of json.dumps(sort_keys) or of str()."""
-    if isinstance(x, (dict, list, tuple, set)):
-        s = json.dumps(x, sort_keys=True)
-    else:
-        s = str(x)
-    return hashlib.md5(s.encode()).hexdigest()
 
 
 class RedisClient:
@@ -71,32 +63,6 @@ class RedisClient:
     def publish(self, channel, message):
         data = message if isinstance(message, str) else json.dumps(message)
         return self.client.publish(self.key(channel), data)
-
-
-def tag(x):
-    """A JSON-safe form of x that keeps Python's types.
-
-    {"none": true} {"bool": b} {"int": "digits"} {"float": "repr"} {"str": s}
-    {"list": [...]} {"tuple": [...]} {"dict": [[key, value], ...]}
-    {"other": "repr"} for anything else (such as an unpickled set).
-    """
-    if x is None:
-        return {"none": True}
-    if isinstance(x, bool):
-        return {"bool": x}
-    if isinstance(x, int):
-        return {"int": str(x)}
-    if isinstance(x, float):
-        return {"float": repr(x)}
-    if isinstance(x, str):
-        return {"str": x}
-    if isinstance(x, tuple):
-        return {"tuple": [tag(v) for v in x]}
-    if isinstance(x, list):
-        return {"list": [tag(v) for v in x]}
-    if isinstance(x, dict):
-        return {"dict": [[tag(k), tag(v)] for k, v in x.items()]}
-    return {"other": repr(x)}
 
 
 def dump_tagged(x):

@@ -9,41 +9,13 @@ are tagged so that Go rebuilds exactly the Python value, types included:
 Usage: pyhashes.py [seed] [count]
 """
 
-import hashlib
 import json
 import math
 import random
 import struct
 import sys
 
-
-def hash_input(x):
-    """hash_input of the Python RedisClient."""
-    if isinstance(x, (dict, list, tuple, set)):
-        s = json.dumps(x, sort_keys=True)
-    else:
-        s = str(x)
-    return hashlib.md5(s.encode()).hexdigest()
-
-
-def tag(x):
-    if x is None:
-        return {"none": True}
-    if isinstance(x, bool):
-        return {"bool": x}
-    if isinstance(x, int):
-        return {"int": str(x)}
-    if isinstance(x, float):
-        return {"float": repr(x)}
-    if isinstance(x, str):
-        return {"str": x}
-    if isinstance(x, tuple):
-        return {"tuple": [tag(v) for v in x]}
-    if isinstance(x, list):
-        return {"list": [tag(v) for v in x]}
-    if isinstance(x, dict):
-        return {"dict": [[tag(k), tag(v)] for k, v in x.items()]}
-    raise TypeError(type(x))
+from pyhash import hash_input, tag
 
 
 ASTRAL = [0x1F600, 0x1F680, 0x10000, 0x1D11E, 0x10FFFF, 0x20000, 0x1F4A9]
