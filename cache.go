@@ -135,23 +135,11 @@ func loadAndStore[T any](callerCtx context.Context, c *Client, k string, ttl tim
 		sh.stats.loadErrors.Add(1)
 		return nil, err
 	}
-	if err := c.storeLoaded(ctx, k, v, ttl); err != nil {
+	if err := c.setFull(ctx, "getorset", k, v, ttl); err != nil {
 		sh.stats.redisErrors.Add(1)
 		sh.log.WarnContext(ctx, "redisclient: cache write failed, returning the loaded value", "key", k, "error", err)
 	}
 	return v, nil
-}
-
-func (c *Client) storeLoaded(ctx context.Context, k string, v any, ttl time.Duration) error {
-	exp, err := c.expiry(ttl)
-	if err != nil {
-		return err
-	}
-	ev, err := encodeValue(c.ser, v)
-	if err != nil {
-		return err
-	}
-	return c.shared.rdb.Set(ctx, k, ev, exp).Err()
 }
 
 // callLoad calls load, turning a panic into an error.

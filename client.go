@@ -195,15 +195,20 @@ func (c *Client) Set(ctx context.Context, key string, value any, ttl time.Durati
 	if err != nil {
 		return err
 	}
+	return c.setFull(ctx, "set", k, value, ttl)
+}
+
+// setFull is Set on a full, validated key.
+func (c *Client) setFull(ctx context.Context, op, k string, value any, ttl time.Duration) error {
 	exp, err := c.expiry(ttl)
 	if err != nil {
-		return opErr("set", k, err)
+		return opErr(op, k, err)
 	}
 	v, err := encodeValue(c.ser, value)
 	if err != nil {
-		return opErr("set", k, err)
+		return opErr(op, k, err)
 	}
-	return opErr("set", k, c.shared.rdb.Set(ctx, k, v, exp).Err())
+	return opErr(op, k, c.shared.rdb.Set(ctx, k, v, exp).Err())
 }
 
 // SetNX stores value only if key does not exist yet, and reports whether it
@@ -234,11 +239,16 @@ func (c *Client) Get(ctx context.Context, key string, dest any) error {
 	if err != nil {
 		return err
 	}
+	return c.getFull(ctx, "get", k, dest)
+}
+
+// getFull is Get on a full, validated key.
+func (c *Client) getFull(ctx context.Context, op, k string, dest any) error {
 	v, err := c.shared.rdb.Get(ctx, k).Result()
 	if err != nil {
-		return opErr("get", k, notFound(err))
+		return opErr(op, k, notFound(err))
 	}
-	return opErr("get", k, decodeString(c.ser, v, dest))
+	return opErr(op, k, decodeString(c.ser, v, dest))
 }
 
 // notFound turns go-redis's nil reply into ErrNotFound.
@@ -437,43 +447,46 @@ func (c *Client) mgetFull(ctx context.Context, op string, full []string) ([]rawV
 // MSet stores every value in one pipelined round trip, each with the given
 // TTL (as for Set). It works across cluster slots.
 func (c *Client) MSet(ctx context.Context, values map[string]any, ttl time.Duration) error {
-	if c.err != nil {
-		return opErr("mset", "", c.err)
+	if err := c.usable("mset", c.ns); err != nil {
+		return err
 	}
-	type kv struct {
-		key string
-		val any
+	return c.setMany(ctx, "mset", values, ttl, func(key string) (string, error) { return c.key("mset", key) })
+}
+
+// setMany encodes values and writes them under the full keys fullKey gives,
+// in one pipeline of SETs, so the keys may live in different cluster slots.
+// Each key gets its own expiry, as jitter may differ.
+func (c *Client) setMany(ctx context.Context, op string, values map[string]any, ttl time.Duration,
+	fullKey func(string) (string, error)) error {
+	if len(values) == 0 {
+		return nil
 	}
-	items := make([]kv, 0, len(values))
+	keys := make([]string, 0, len(values))
+	vals := make([]any, 0, len(values))
 	for key, value := range values {
-		k, err := c.key("mset", key)
+		k, err := fullKey(key)
 		if err != nil {
 			return err
 		}
 		v, err := encodeValue(c.ser, value)
 		if err != nil {
-			return opErr("mset", k, err)
+			return opErr(op, k, err)
 		}
-		items = append(items, kv{k, v})
+		keys = append(keys, k)
+		vals = append(vals, v)
 	}
-	if len(items) == 0 {
-		return nil
+	where := fmt.Sprintf("%s (%d keys)", keys[0], len(keys))
+	if _, err := c.expiry(ttl); err != nil {
+		return opErr(op, where, err)
 	}
-	exp, err := c.expiry(ttl)
-	if err != nil {
-		return opErr("mset", items[0].key, err)
-	}
-	_, err = c.shared.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, it := range items {
-			e := exp
-			if c.shared.opts.TTLJitter > 0 && ttl != NoExpiry {
-				e, _ = c.expiry(ttl)
-			}
-			p.Set(ctx, it.key, it.val, e)
+	_, err := c.shared.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			exp, _ := c.expiry(ttl)
+			p.Set(ctx, k, vals[i], exp)
 		}
 		return nil
 	})
-	return opErr("mset", items[0].key+fmt.Sprintf(" (%d keys)", len(items)), err)
+	return opErr(op, where, err)
 }
 
 // scanBatch is the COUNT hint of SCAN and the size of an UNLINK pipeline.
@@ -529,12 +542,8 @@ var errStopScan = errors.New("scan stopped")
 // yielded twice if it is written during the scan, as SCAN guarantees.
 func (c *Client) Scan(ctx context.Context, match string) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
-		if c.err != nil {
-			yield("", opErr("scan", "", c.err))
-			return
-		}
-		if c.shared.closed.Load() {
-			yield("", opErr("scan", c.ns, ErrClosed))
+		if err := c.usable("scan", c.ns); err != nil {
+			yield("", err)
 			return
 		}
 		if match == "" {
@@ -560,11 +569,8 @@ func (c *Client) Scan(ctx context.Context, match string) iter.Seq2[string, error
 // batches (never KEYS or FLUSHDB), with glob characters in the namespace
 // escaped so it cannot touch another namespace.
 func (c *Client) FlushNamespace(ctx context.Context) (int64, error) {
-	if c.err != nil {
-		return 0, opErr("flush namespace", "", c.err)
-	}
-	if c.shared.closed.Load() {
-		return 0, opErr("flush namespace", c.ns, ErrClosed)
+	if err := c.usable("flush namespace", c.ns); err != nil {
+		return 0, err
 	}
 	pattern := escapeGlob(c.prefix) + "*"
 	n, err := c.unlinkMatching(ctx, pattern)

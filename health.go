@@ -20,11 +20,8 @@ import (
 // It goes through the circuit breaker, so it fails fast with ErrUnavailable
 // while the breaker is open.
 func (c *Client) Ping(ctx context.Context) error {
-	if c.err != nil {
-		return opErr("ping", "", c.err)
-	}
-	if c.shared.closed.Load() {
-		return opErr("ping", "", ErrClosed)
+	if err := c.usable("ping", ""); err != nil {
+		return err
 	}
 	cc, ok := c.shared.rdb.(*redis.ClusterClient)
 	if !ok {

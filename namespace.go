@@ -68,13 +68,22 @@ func (c *Client) Key(parts ...string) string {
 	return c.prefix + strings.Join(parts, c.sep)
 }
 
-// key validates a caller's key and returns its namespaced form.
-func (c *Client) key(op, k string) (string, error) {
+// usable returns the error every call on c fails with, if any: the
+// construction or view error, or ErrClosed once the pool is closed.
+func (c *Client) usable(op, where string) error {
 	if c.err != nil {
-		return "", opErr(op, k, c.err)
+		return opErr(op, where, c.err)
 	}
 	if c.shared.closed.Load() {
-		return "", opErr(op, c.prefix+k, ErrClosed)
+		return opErr(op, where, ErrClosed)
+	}
+	return nil
+}
+
+// key validates a caller's key and returns its namespaced form.
+func (c *Client) key(op, k string) (string, error) {
+	if err := c.usable(op, c.prefix+k); err != nil {
+		return "", err
 	}
 	if k == "" {
 		return "", opErr(op, c.ns, fmt.Errorf("%w: empty key", ErrInvalidKey))

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // HashMode selects the digest HashInput computes.
@@ -74,11 +72,8 @@ func hashWithMode(m HashMode, input any) (string, error) {
 // hashes must be non-empty and free of the separator, so that no two
 // (model, hash) pairs share a key.
 func (c *Client) predictionKey(op, model, inputHash string) (string, error) {
-	if c.err != nil {
-		return "", opErr(op, "", c.err)
-	}
-	if c.shared.closed.Load() {
-		return "", opErr(op, c.ns, ErrClosed)
+	if err := c.usable(op, c.ns); err != nil {
+		return "", err
 	}
 	if err := c.validModel(model); err != nil {
 		return "", opErr(op, c.prefix+"model", err)
@@ -103,7 +98,7 @@ func (c *Client) CacheModelPrediction(ctx context.Context, model, inputHash stri
 	if err != nil {
 		return err
 	}
-	return opErr("cache prediction", k, c.storeLoaded(ctx, k, prediction, ttl))
+	return c.setFull(ctx, "cache prediction", k, prediction, ttl)
 }
 
 // GetCachedModelPrediction decodes the cached prediction of model for
@@ -113,11 +108,7 @@ func (c *Client) GetCachedModelPrediction(ctx context.Context, model, inputHash 
 	if err != nil {
 		return err
 	}
-	v, err := c.shared.rdb.Get(ctx, k).Result()
-	if err != nil {
-		return opErr("get prediction", k, notFound(err))
-	}
-	return opErr("get prediction", k, decodeString(c.ser, v, dest))
+	return c.getFull(ctx, "get prediction", k, dest)
 }
 
 // GetModelPrediction is GetCachedModelPrediction under the Python client's
@@ -129,38 +120,9 @@ func (c *Client) GetModelPrediction(ctx context.Context, model, inputHash string
 // CacheModelPredictions stores many predictions of one model, keyed by input
 // hash, in one pipelined round trip (it works across cluster slots).
 func (c *Client) CacheModelPredictions(ctx context.Context, model string, predictions map[string]any, ttl time.Duration) error {
-	if len(predictions) == 0 {
-		return nil
-	}
-	exp, err := c.expiry(ttl)
-	if err != nil {
-		return opErr("cache predictions", c.prefix+"model"+c.sep+model, err)
-	}
-	keys := make([]string, 0, len(predictions))
-	vals := make([]any, 0, len(predictions))
-	for h, p := range predictions {
-		k, err := c.predictionKey("cache predictions", model, h)
-		if err != nil {
-			return err
-		}
-		v, err := encodeValue(c.ser, p)
-		if err != nil {
-			return opErr("cache predictions", k, err)
-		}
-		keys = append(keys, k)
-		vals = append(vals, v)
-	}
-	_, err = c.shared.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, k := range keys {
-			e := exp
-			if c.shared.opts.TTLJitter > 0 {
-				e, _ = c.expiry(ttl)
-			}
-			p.Set(ctx, k, vals[i], e)
-		}
-		return nil
+	return c.setMany(ctx, "cache predictions", predictions, ttl, func(h string) (string, error) {
+		return c.predictionKey("cache predictions", model, h)
 	})
-	return opErr("cache predictions", fmt.Sprintf("%s (%d keys)", keys[0], len(keys)), err)
 }
 
 // GetModelPredictions fetches the cached predictions of model for many input
@@ -206,11 +168,8 @@ func GetModelPredictions[T any](ctx context.Context, c *Client, model string, in
 // (glob characters in the name are escaped), with SCAN and UNLINK in
 // batches. It returns how many predictions it removed.
 func (c *Client) InvalidateModel(ctx context.Context, model string) (int64, error) {
-	if c.err != nil {
-		return 0, opErr("invalidate model", "", c.err)
-	}
-	if c.shared.closed.Load() {
-		return 0, opErr("invalidate model", c.ns, ErrClosed)
+	if err := c.usable("invalidate model", c.ns); err != nil {
+		return 0, err
 	}
 	if err := c.validModel(model); err != nil {
 		return 0, opErr("invalidate model", c.prefix+"model", err)

@@ -331,8 +331,8 @@ func (c *Client) PSubscribeWith(ctx context.Context, opts SubscribeOptions, hand
 
 // channel validates a channel name or pattern and returns its full form.
 func (c *Client) channel(op, name string, pattern bool) (string, error) {
-	if c.err != nil {
-		return "", opErr(op, name, c.err)
+	if err := c.usable(op, c.prefix+name); err != nil {
+		return "", err
 	}
 	what := "channel"
 	if pattern {
@@ -344,9 +344,6 @@ func (c *Client) channel(op, name string, pattern bool) (string, error) {
 	full := c.prefix + name
 	if pattern {
 		full = escapeGlob(c.prefix) + name
-	}
-	if c.shared.closed.Load() {
-		return "", opErr(op, full, ErrClosed)
 	}
 	return full, nil
 }
