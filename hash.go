@@ -310,100 +310,31 @@ func mapKeyString(k reflect.Value) (string, error) {
 	return "", fmt.Errorf("unsupported map key type %s", k.Type())
 }
 
+// reflectStruct writes a struct as the object encoding/json would make of it
+// (the field rules are shared with the Python encoder), keys sorted.
 func (e *hashEncoder) reflectStruct(v reflect.Value, depth int) error {
-	fields := structFields(v.Type())
+	st := pyStructOf(v.Type())
+	field := func(i int) (reflect.Value, bool) {
+		f := &st.fields[i]
+		fv, ok := pyFieldByIndex(v, f.index)
+		return fv, ok && !f.omit(fv)
+	}
 	n := 0
-	for _, f := range fields {
-		if fv, ok := f.value(v); ok && !(f.omitEmpty && fv.IsZero()) {
+	for _, i := range st.byName {
+		if _, ok := field(i); ok {
 			n++
 		}
 	}
 	e.length(tagObject, n)
-	for _, f := range fields { // already sorted by name
-		fv, ok := f.value(v)
-		if !ok || (f.omitEmpty && fv.IsZero()) {
+	for _, i := range st.byName {
+		fv, ok := field(i)
+		if !ok {
 			continue
 		}
-		e.str(tagString, f.name)
+		e.str(tagString, st.fields[i].name)
 		if err := e.reflect(fv, depth+1); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// jsonField is an exported struct field as encoding/json names it.
-type jsonField struct {
-	name      string
-	index     []int
-	omitEmpty bool
-}
-
-// value returns the field of struct v, false when an embedded pointer on the
-// way is nil.
-func (f jsonField) value(v reflect.Value) (reflect.Value, bool) {
-	for i, x := range f.index {
-		if i > 0 {
-			if v.Kind() == reflect.Pointer {
-				if v.IsNil() {
-					return reflect.Value{}, false
-				}
-				v = v.Elem()
-			}
-		}
-		v = v.Field(x)
-	}
-	return v, true
-}
-
-var structFieldCache sync.Map // reflect.Type -> []jsonField
-
-// structFields lists t's fields with encoding/json's naming rules: json tag
-// names, "-" skipped, omitempty, and fields of untagged embedded structs
-// promoted (the shallower field wins a name clash).
-func structFields(t reflect.Type) []jsonField {
-	if f, ok := structFieldCache.Load(t); ok {
-		return f.([]jsonField)
-	}
-	byName := map[string]jsonField{}
-	depthOf := map[string]int{}
-	var walk func(t reflect.Type, index []int, depth int)
-	walk = func(t reflect.Type, index []int, depth int) {
-		for i := range t.NumField() {
-			sf := t.Field(i)
-			tag := sf.Tag.Get("json")
-			if tag == "-" {
-				continue
-			}
-			name, opts, _ := strings.Cut(tag, ",")
-			idx := append(append([]int(nil), index...), i)
-			ft := sf.Type
-			if ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
-			}
-			if sf.Anonymous && name == "" && ft.Kind() == reflect.Struct {
-				walk(ft, idx, depth+1)
-				continue
-			}
-			if !sf.IsExported() {
-				continue
-			}
-			if name == "" {
-				name = sf.Name
-			}
-			if d, seen := depthOf[name]; seen && d <= depth {
-				continue
-			}
-			depthOf[name] = depth
-			byName[name] = jsonField{name: name, index: idx, omitEmpty: strings.Contains(","+opts+",", ",omitempty,")}
-		}
-	}
-	walk(t, nil, 0)
-	fields := make([]jsonField, 0, len(byName))
-	for _, f := range byName {
-		fields = append(fields, f)
-	}
-	slices.SortFunc(fields, func(a, b jsonField) int { return strings.Compare(a.name, b.name) })
-	structFieldCache.Store(t, fields)
-	return fields
 }
