@@ -82,13 +82,14 @@ func (c *Client) usable(op, where string) error {
 
 // key validates a caller's key and returns its namespaced form.
 func (c *Client) key(op, k string) (string, error) {
-	if err := c.usable(op, c.prefix+k); err != nil {
+	full := c.prefix + k // the only allocation of a valid key
+	if err := c.usable(op, full); err != nil {
 		return "", err
 	}
 	if k == "" {
 		return "", opErr(op, c.ns, fmt.Errorf("%w: empty key", ErrInvalidKey))
 	}
-	return c.prefix + k, nil
+	return full, nil
 }
 
 // keys validates and namespaces a batch of keys.
