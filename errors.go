@@ -2,6 +2,9 @@ package redisclient
 
 import (
 	"errors"
+	"fmt"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -59,4 +62,47 @@ func opErr(op, key string, err error) error {
 		return nil
 	}
 	return &Error{Op: op, Key: key, Err: err}
+}
+
+// BatchError reports a batch (MSet, MGet, the batch prediction calls) that
+// failed for some keys and not for others. Batches are not atomic: the keys in
+// Done were written (or read) and the keys in Failed were not. Keys are the
+// ones the caller passed (relative keys, or input hashes for predictions).
+// It unwraps to every distinct cause, so errors.Is(err, ErrUnavailable) works
+// and errors.As(err, &batchErr) gives the per-key detail.
+type BatchError struct {
+	Op     string           // operation, such as "mset"
+	Done   []string         // keys that succeeded, in input order when there is one
+	Failed map[string]error // key -> why it failed
+}
+
+// Error returns "redisclient: {op}: {n} of {total} keys failed (first: {key}: {cause})".
+func (e *BatchError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "redisclient: %s: %d of %d keys failed", e.Op, len(e.Failed), len(e.Failed)+len(e.Done))
+	if k, ok := e.firstFailed(); ok {
+		fmt.Fprintf(&b, " (first: %s: %s)", k, strings.TrimPrefix(e.Failed[k].Error(), "redisclient: "))
+	}
+	return b.String()
+}
+
+// firstFailed is the smallest failed key, so the message is deterministic.
+func (e *BatchError) firstFailed() (string, bool) {
+	keys := slices.Sorted(maps.Keys(e.Failed))
+	if len(keys) == 0 {
+		return "", false
+	}
+	return keys[0], true
+}
+
+// Unwrap returns the distinct causes of the failures.
+func (e *BatchError) Unwrap() []error {
+	var out []error
+	for _, k := range slices.Sorted(maps.Keys(e.Failed)) {
+		err := e.Failed[k]
+		if !slices.ContainsFunc(out, func(o error) bool { return o == err || o.Error() == err.Error() }) {
+			out = append(out, err)
+		}
+	}
+	return out
 }
