@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Runs the whole test suite the way CI does: starts throwaway Redis servers
+# Runs the whole test suite the way CI does: installs the Debian packages it
+# needs when they are missing (scripts/deps.sh: as root, or with password-free
+# sudo; otherwise it prints the install command and stops before starting
+# anything), starts throwaway Redis servers
 # (standalone, 3-master cluster, sentinel) on free loopback ports, checks
 # formatting, vets, runs `go test -race` with the integration tests required,
 # builds the bench module, and stops the servers even when a step fails.
@@ -7,6 +10,10 @@
 #   scripts/test.sh [go test flags...]     e.g. scripts/test.sh -run Cluster -v
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+scripts/deps.sh install
+go version
+redis-server --version
 
 state="$(mktemp -d "${TMPDIR:-/tmp}/redisclient-test.XXXXXX")"
 cleanup() {
