@@ -3,6 +3,7 @@ package redisclient
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -399,4 +401,56 @@ func BenchmarkResilienceHookHealthy(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// A server reply to the probe, even an error reply, proves Redis is up: the
+// breaker closes on it. Before, a NOPERM reply kept it open for good.
+func TestBreakerProbeClosesOnAnyReply(t *testing.T) {
+	for _, reply := range []error{
+		replyErr("NOPERM this user has no permissions to run the 'ping' command"),
+		replyErr("LOADING Redis is loading the dataset in memory"),
+	} {
+		p := newScriptedProbe()
+		b, clock := newTestBreaker(t, BreakerOptions{Threshold: 1, Cooldown: time.Second, Probe: p.probe})
+		b.record(context.Background(), errRefused)
+		require.Equal(t, BreakerOpen, b.State())
+		clock.Advance(time.Second)
+		assert.Error(t, b.allow())
+		<-p.started
+		p.result <- fmt.Errorf("wrapped: %w", reply)
+		waitState(t, b, BreakerClosed)
+		assert.NoError(t, b.allow(), "after %v", reply)
+	}
+}
+
+// TestBreakerRecoversWhenPingIsRefused drives the default probe (PING)
+// through a proxy that answers PING as Redis does for an ACL user without
+// +ping: once the outage ends, calls flow again.
+func TestBreakerRecoversWhenPingIsRefused(t *testing.T) {
+	mr := miniredis.RunT(t)
+	proxy := newFaultProxy(t, mr.Addr())
+	proxy.SetRule(func(args []string) proxyAction {
+		if args[0] == "PING" {
+			return proxyAction{reply: "-NOPERM this user has no permissions to run the 'ping' command\r\n"}
+		}
+		return proxyAction{}
+	})
+	c := newFaultClient(t, proxy.Addr(), Options{
+		Retry:   fastRetry,
+		Breaker: BreakerOptions{Threshold: 2, Cooldown: 50 * time.Millisecond},
+	})
+	ctx := testCtx(t)
+	require.NoError(t, c.Set(ctx, "k", "v", 0))
+
+	proxy.SetDown(true)
+	require.Eventually(t, func() bool {
+		_ = c.Set(ctx, "k", "v", 0)
+		return c.BreakerState() != BreakerClosed
+	}, 5*time.Second, 10*time.Millisecond)
+	proxy.SetDown(false)
+
+	require.Eventually(t, func() bool { return c.Set(ctx, "k", "v2", 0) == nil }, 10*time.Second, 20*time.Millisecond,
+		"breaker stayed open: %v", c.Set(ctx, "k", "v2", 0))
+	assert.Equal(t, BreakerClosed, c.BreakerState())
+	assert.Positive(t, proxy.Count("PING"), "the probe ran")
 }

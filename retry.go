@@ -409,8 +409,10 @@ func hasArg(args []any, from int, names ...string) bool {
 // While open, every call fails at once with an error wrapping ErrUnavailable
 // and the failure that opened it, without touching the network. The first
 // call after Cooldown starts one probe in the background (the breaker is then
-// half-open: calls keep failing fast until the probe ends); the probe's
-// success closes the breaker, its failure re-opens it for another Cooldown.
+// half-open: calls keep failing fast until the probe ends). Any server reply
+// to the probe closes the breaker, an error reply too (NOPERM for an ACL user
+// without +ping, LOADING): it proves Redis is reachable, which is all the
+// breaker judges. A failure to reach Redis re-opens it for another Cooldown.
 // Once Redis is back, traffic therefore resumes within about one Cooldown
 // of the next call, plus go-redis's own re-dial pause (it stops dialing after
 // PoolSize failed dials and re-dials once a second in the background).
@@ -424,7 +426,8 @@ type BreakerOptions struct {
 	// 1 s, whichever is longer, and within the client's timeouts.
 	Cooldown time.Duration
 	// Probe checks whether Redis is back. It runs alone, bypassing the
-	// breaker and retries. nil means a PING.
+	// breaker and retries. nil means a PING. A nil error or a server reply
+	// (an error wrapping redis.Error) closes the breaker.
 	Probe func(ctx context.Context, rdb redis.UniversalClient) error
 }
 
@@ -622,7 +625,9 @@ func (b *breaker) startProbe() {
 		ctx, cancel := context.WithTimeout(bypass(b.ctx), max(b.cooldown, minProbeTimeout))
 		err := b.runProbe(ctx)
 		cancel()
-		if err == nil {
+		// Any server reply proves Redis is up: a user without +ping gets
+		// NOPERM, a loading server LOADING, and calls must flow again.
+		if err == nil || isReply(err) {
 			b.failures.Store(0)
 			b.state.Store(int32(BreakerClosed))
 			return
