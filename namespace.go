@@ -110,30 +110,79 @@ func (c *Client) strip(full string) string {
 	return strings.TrimPrefix(full, c.prefix)
 }
 
+// validateNamespacePart checks a namespace, or a part of one, that may hold
+// separators itself ("prod:eu" is two levels under ":"). Each level must be
+// separable: see separable.
 func validateNamespacePart(what, part, sep string) error {
 	if part == "" {
 		return fmt.Errorf("%w: %w: %s is empty", ErrInvalidOptions, ErrInvalidKey, what)
 	}
-	if strings.Trim(part, sep) == "" {
+	if strings.ReplaceAll(part, sep, "") == "" {
 		return fmt.Errorf("%w: %w: %s %q is only separators", ErrInvalidOptions, ErrInvalidKey, what, part)
+	}
+	for _, level := range strings.Split(part, sep) {
+		if !separable(level, sep) {
+			return fmt.Errorf("%w: %w: %s %q: level %q would run into the separator %q (it starts or ends with part of it)",
+				ErrInvalidOptions, ErrInvalidKey, what, part, level, sep)
+		}
 	}
 	return nil
 }
 
+// separable reports whether name, placed between two separators, leaves
+// exactly those two occurrences of sep: it holds no sep and no sep straddles
+// its ends. With ":" that only forbids ":" inside name; with "::" it also
+// forbids a name starting or ending with ":", since ("a:", "h") and ("a",
+// ":h") would both join to "a:::h". When every level of a key is separable,
+// the separators of the key are exactly the joins, so the key has one
+// reading: distinct (namespace, model, hash) never share a key, and a SCAN
+// pattern "{prefix}{sep}*" only matches keys under that prefix.
+func separable(name, sep string) bool {
+	if strings.Contains(name, sep) {
+		return false
+	}
+	n := len(sep)
+	if n == 1 {
+		return true
+	}
+	// Look for sep anywhere in sep+name+sep but at both ends, without
+	// building that string.
+	total := 2*n + len(name)
+	at := func(i int) byte {
+		switch {
+		case i < n:
+			return sep[i]
+		case i < n+len(name):
+			return name[i-n]
+		}
+		return sep[i-n-len(name)]
+	}
+	for i := 1; i < total-n; i++ {
+		j := 0
+		for j < n && at(i+j) == sep[j] {
+			j++
+		}
+		if j == n {
+			return false
+		}
+	}
+	return true
+}
+
 // escapeGlob escapes the characters that are special in Redis MATCH
-// patterns, so a namespace or model name only ever matches itself.
+// patterns, so a namespace or model name only ever matches itself. It works
+// on bytes, as Redis matches bytes: a name need not be valid UTF-8.
 func escapeGlob(s string) string {
 	if !strings.ContainsAny(s, `*?[]\`) {
 		return s
 	}
-	var b strings.Builder
-	b.Grow(len(s) + 4)
-	for _, r := range s {
-		switch r {
+	b := make([]byte, 0, len(s)+4)
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
 		case '*', '?', '[', ']', '\\':
-			b.WriteByte('\\')
+			b = append(b, '\\')
 		}
-		b.WriteRune(r)
+		b = append(b, s[i])
 	}
-	return b.String()
+	return string(b)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -69,8 +68,9 @@ func hashWithMode(m HashMode, input any) (string, error) {
 }
 
 // predictionKey returns {namespace}:model:{model}:{hash}. Model names and
-// hashes must be non-empty and free of the separator, so that no two
-// (model, hash) pairs share a key.
+// hashes must be non-empty and separable (free of the separator, and not
+// running into it at either end), so that no two (model, hash) pairs share a
+// key.
 func (c *Client) predictionKey(op, model, inputHash string) (string, error) {
 	if err := c.usable(op, c.ns); err != nil {
 		return "", err
@@ -78,15 +78,15 @@ func (c *Client) predictionKey(op, model, inputHash string) (string, error) {
 	if err := c.validModel(model); err != nil {
 		return "", opErr(op, c.prefix+"model", err)
 	}
-	if inputHash == "" || strings.Contains(inputHash, c.sep) {
-		return "", opErr(op, c.prefix+"model"+c.sep+model, fmt.Errorf("%w: input hash %q must be non-empty and free of %q", ErrInvalidKey, inputHash, c.sep))
+	if inputHash == "" || !separable(inputHash, c.sep) {
+		return "", opErr(op, c.prefix+"model"+c.sep+model, fmt.Errorf("%w: input hash %q must be non-empty, free of %q and not start or end with part of it", ErrInvalidKey, inputHash, c.sep))
 	}
 	return c.prefix + "model" + c.sep + model + c.sep + inputHash, nil
 }
 
 func (c *Client) validModel(model string) error {
-	if model == "" || strings.Contains(model, c.sep) {
-		return fmt.Errorf("%w: model name %q must be non-empty and free of %q", ErrInvalidKey, model, c.sep)
+	if model == "" || !separable(model, c.sep) {
+		return fmt.Errorf("%w: model name %q must be non-empty, free of %q and not start or end with part of it", ErrInvalidKey, model, c.sep)
 	}
 	return nil
 }
