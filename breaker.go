@@ -1,0 +1,276 @@
+package redisclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Defaults of BreakerOptions.
+const (
+	DefaultBreakerThreshold = 5
+	DefaultBreakerCooldown  = time.Second
+)
+
+// BreakerOptions configures the circuit breaker shared by every view of a
+// Client. The zero value means the defaults: open after 5 consecutive
+// connection-level failures, probe with PING after 1 s.
+//
+// Only failures to reach Redis count: network errors, timeouts, failed
+// dials, pool timeouts. Server replies (WRONGTYPE, OOM, LOADING, ...), misses
+// and cancelled contexts never do, and any reply resets the count. A call cut
+// short by its context's deadline while waiting on Redis counts: Redis did
+// not answer in time.
+//
+// While open, every call fails at once with an error wrapping ErrUnavailable
+// and the failure that opened it, without touching the network. The first
+// call after Cooldown starts one probe in the background (the breaker is then
+// half-open: calls keep failing fast until the probe ends). Any server reply
+// to the probe closes the breaker, an error reply too (NOPERM for an ACL user
+// without +ping, LOADING): it proves Redis is reachable, which is all the
+// breaker judges. A failure to reach Redis re-opens it for another Cooldown.
+// Once Redis is back, traffic therefore resumes within about one Cooldown
+// of the next call, plus go-redis's own re-dial pause (it stops dialing after
+// PoolSize failed dials and re-dials once a second in the background).
+type BreakerOptions struct {
+	// Threshold is the number of consecutive connection-level failures
+	// (each attempt of a retried command counts) that opens the breaker.
+	// 0 means DefaultBreakerThreshold (5); a negative value disables it.
+	Threshold int
+	// Cooldown is how long the breaker stays open before a probe. 0 means
+	// DefaultBreakerCooldown (1 s). The probe must answer within Cooldown or
+	// 1 s, whichever is longer, and within the client's timeouts.
+	Cooldown time.Duration
+	// Probe checks whether Redis is back. It runs alone, bypassing the
+	// breaker and retries. nil means a PING. A nil error or a server reply
+	// (an error wrapping redis.Error) closes the breaker.
+	Probe func(ctx context.Context, rdb redis.UniversalClient) error
+}
+
+func (o BreakerOptions) validate() error {
+	if o.Cooldown < 0 {
+		return optionsError("Breaker.Cooldown %v: must not be negative", o.Cooldown)
+	}
+	return nil
+}
+
+// BreakerState is the state of a circuit breaker.
+type BreakerState int32
+
+// Breaker states.
+const (
+	// BreakerClosed lets every call through.
+	BreakerClosed BreakerState = iota
+	// BreakerOpen fails every call at once with ErrUnavailable.
+	BreakerOpen
+	// BreakerHalfOpen is a probe in flight; calls still fail fast.
+	BreakerHalfOpen
+)
+
+// String returns "closed", "open" or "half-open".
+func (s BreakerState) String() string {
+	switch s {
+	case BreakerClosed:
+		return "closed"
+	case BreakerOpen:
+		return "open"
+	case BreakerHalfOpen:
+		return "half-open"
+	}
+	return fmt.Sprintf("BreakerState(%d)", int32(s))
+}
+
+// MarshalText encodes the state as its String, for JSON health reports.
+func (s BreakerState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText decodes "closed", "open" or "half-open", so a HealthReport
+// read back from JSON keeps its breaker state.
+func (s *BreakerState) UnmarshalText(b []byte) error {
+	for _, v := range []BreakerState{BreakerClosed, BreakerOpen, BreakerHalfOpen} {
+		if string(b) == v.String() {
+			*s = v
+			return nil
+		}
+	}
+	return fmt.Errorf("redisclient: unknown breaker state %q", b)
+}
+
+// BreakerState returns the state of the client's circuit breaker. A disabled
+// breaker, or a client that could not be constructed, reports BreakerClosed.
+func (c *Client) BreakerState() BreakerState {
+	return c.shared.breaker.State()
+}
+
+// minProbeTimeout is the least time a probe gets, whatever the Cooldown: a
+// probe that gives up too early under CPU load keeps a healthy Redis cut
+// off. The client's dial and read timeouts still bound each of its steps.
+const minProbeTimeout = time.Second
+
+// breaker is a consecutive-failure circuit breaker. The closed path is two
+// atomic loads; transitions are lock-free compare-and-swaps, so calls never
+// queue on a mutex however many goroutines fail fast at once.
+type breaker struct {
+	threshold int64 // < 0: disabled
+	cooldown  time.Duration
+	probe     func(context.Context, redis.UniversalClient) error
+	rdb       redis.UniversalClient
+	now       func() time.Time
+
+	state    atomic.Int32
+	failures atomic.Int64
+	openedAt atomic.Int64               // now().UnixNano() when last opened
+	openErr  atomic.Pointer[unavailErr] // returned while not closed
+
+	mu     sync.Mutex // guards closed and probes.Add against Wait
+	closed bool
+	probes sync.WaitGroup
+	ctx    context.Context // cancelled by close, ends running probes
+	cancel context.CancelFunc
+}
+
+func newBreaker(o BreakerOptions, rdb redis.UniversalClient) *breaker {
+	b := &breaker{
+		threshold: int64(o.Threshold),
+		cooldown:  o.Cooldown,
+		probe:     o.Probe,
+		rdb:       rdb,
+		now:       time.Now,
+	}
+	if b.threshold == 0 {
+		b.threshold = DefaultBreakerThreshold
+	}
+	if b.cooldown == 0 {
+		b.cooldown = DefaultBreakerCooldown
+	}
+	if b.probe == nil {
+		b.probe = func(ctx context.Context, rdb redis.UniversalClient) error { return rdb.Ping(ctx).Err() }
+	}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	return b
+}
+
+// unavailErr is the fail-fast error: it wraps ErrUnavailable and the failure
+// that opened the breaker. One value is built per opening and shared by all
+// calls, so failing fast does not allocate.
+type unavailErr struct{ cause error }
+
+func (e *unavailErr) Error() string {
+	return "redisclient: redis unavailable (circuit breaker open after: " + strings.TrimPrefix(e.cause.Error(), "redisclient: ") + ")"
+}
+
+func (e *unavailErr) Unwrap() []error { return []error{ErrUnavailable, e.cause} }
+
+// State returns the current state; a nil or disabled breaker is closed.
+func (b *breaker) State() BreakerState {
+	if b == nil {
+		return BreakerClosed
+	}
+	return BreakerState(b.state.Load())
+}
+
+// allow returns nil when a call may go to Redis, or the fail-fast error. The
+// first call after the cooldown starts the probe.
+func (b *breaker) allow() error {
+	if b == nil || b.threshold < 0 {
+		return nil
+	}
+	switch BreakerState(b.state.Load()) {
+	case BreakerClosed:
+		return nil
+	case BreakerOpen:
+		if b.now().UnixNano()-b.openedAt.Load() >= int64(b.cooldown) &&
+			b.state.CompareAndSwap(int32(BreakerOpen), int32(BreakerHalfOpen)) {
+			b.startProbe()
+		}
+	}
+	return b.openErr.Load()
+}
+
+// record counts the outcome of one attempt made while closed. ctx is the
+// caller's: a failure caused by its cancellation is not Redis's fault.
+func (b *breaker) record(ctx context.Context, err error) {
+	if b == nil || b.threshold < 0 {
+		return
+	}
+	switch {
+	case err == nil || err == redis.Nil: // the common cases, without errors.As
+		if b.failures.Load() != 0 {
+			b.failures.Store(0)
+		}
+	case errors.Is(err, context.Canceled) || errors.Is(ctx.Err(), context.Canceled):
+		// The caller gave up; that says nothing about Redis.
+	case isConnFailure(err):
+		if b.failures.Add(1) >= b.threshold {
+			b.trip(err)
+		}
+	case err == nil || isReply(err):
+		if b.failures.Load() != 0 {
+			b.failures.Store(0)
+		}
+	}
+}
+
+// trip opens a closed breaker with cause as the reason.
+func (b *breaker) trip(cause error) {
+	if BreakerState(b.state.Load()) != BreakerClosed {
+		return
+	}
+	b.openErr.Store(&unavailErr{cause: cause})
+	b.openedAt.Store(b.now().UnixNano())
+	b.state.CompareAndSwap(int32(BreakerClosed), int32(BreakerOpen))
+}
+
+// startProbe runs the probe in the background; its result closes or
+// re-opens the breaker.
+func (b *breaker) startProbe() {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
+	b.probes.Add(1)
+	b.mu.Unlock()
+	go func() {
+		defer b.probes.Done()
+		ctx, cancel := context.WithTimeout(bypass(b.ctx), max(b.cooldown, minProbeTimeout))
+		err := b.runProbe(ctx)
+		cancel()
+		// Any server reply proves Redis is up: a user without +ping gets
+		// NOPERM, a loading server LOADING, and calls must flow again.
+		if err == nil || isReply(err) {
+			b.failures.Store(0)
+			b.state.Store(int32(BreakerClosed))
+			return
+		}
+		b.openErr.Store(&unavailErr{cause: fmt.Errorf("probe: %w", err)})
+		b.openedAt.Store(b.now().UnixNano())
+		b.state.Store(int32(BreakerOpen))
+	}()
+}
+
+func (b *breaker) runProbe(ctx context.Context) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("probe panicked: %v", r)
+		}
+	}()
+	return b.probe(ctx, b.rdb)
+}
+
+// close ends running probes and waits for them. Later openings start none.
+func (b *breaker) close() {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	b.cancel()
+	b.probes.Wait()
+}
