@@ -155,6 +155,9 @@ func (o Options) withDefaults() (Options, error) {
 	if _, err := o.deployment(); err != nil {
 		return o, err
 	}
+	if err := o.checkNoUserInfo(); err != nil {
+		return o, err
+	}
 	if o.Addr == "" && len(o.Addrs) == 0 && o.MasterName == "" {
 		o.Addr = DefaultAddr
 	}
@@ -254,10 +257,13 @@ func (o *Options) deployment() (deployment, error) {
 // mergeURL parses o.URL into the connection fields it carries. The URL may hold
 // a password, so errors never include it.
 func (o *Options) mergeURL() error {
+	if err := checkURL(o.URL, o.ClusterMode); err != nil {
+		return err
+	}
 	if o.ClusterMode {
 		co, err := redis.ParseClusterURL(o.URL)
-		if err != nil {
-			return optionsError("URL %s: %s", redactURL(o.URL), redactErr(err, o.URL))
+		if err != nil { // checkURL saw it parse: never reached
+			return optionsError("URL %s: malformed", redactURL(o.URL))
 		}
 		o.Addrs = co.Addrs
 		o.Username, o.Password = firstNonEmpty(co.Username, o.Username), firstNonEmpty(co.Password, o.Password)
@@ -268,8 +274,8 @@ func (o *Options) mergeURL() error {
 		return nil
 	}
 	ro, err := redis.ParseURL(o.URL)
-	if err != nil {
-		return optionsError("URL %s: %s", redactURL(o.URL), redactErr(err, o.URL))
+	if err != nil { // checkURL saw it parse: never reached
+		return optionsError("URL %s: malformed", redactURL(o.URL))
 	}
 	if ro.Network == "unix" {
 		o.Addr = "unix:" + ro.Addr
@@ -400,7 +406,7 @@ func optionsFromLookup(lookup func(string) (string, bool)) (Options, error) {
 		return strings.TrimSpace(v)
 	}
 	bad := func(name, value, why string) error {
-		return optionsError("environment variable %s=%q: %s", name, value, why)
+		return optionsError("environment variable %s=%q: %s", name, redactValue(value), why)
 	}
 
 	rawURL, addr, host, port := get(EnvURL), get(EnvAddr), get(EnvHost), get(EnvPort)
@@ -416,6 +422,11 @@ func optionsFromLookup(lookup func(string) (string, bool)) (Options, error) {
 	if len(chosen) > 1 {
 		return o, optionsError("environment variables %s conflict: set only one of them", strings.Join(chosen, " and "))
 	}
+	for name, v := range map[string]string{EnvAddr: addr, EnvHost: host, EnvClusterAddrs: clusterAddrs, EnvSentinelAddrs: sentinels} {
+		if strings.Contains(v, "@") {
+			return o, bad(name, v, "holds user info: credentials go in REDIS_USERNAME and REDIS_PASSWORD, URLs in REDIS_URL")
+		}
+	}
 	if port != "" && (clusterAddrs != "" || master != "") {
 		return o, optionsError("environment variables %s and %s conflict: set only one of them", EnvPort, chosen[0])
 	}
@@ -427,7 +438,7 @@ func optionsFromLookup(lookup func(string) (string, bool)) (Options, error) {
 	case rawURL != "":
 		o.URL = rawURL
 		if _, err := url.Parse(rawURL); err != nil {
-			return o, optionsError("environment variable %s: malformed URL %s", EnvURL, redactURL(rawURL))
+			return o, urlError("environment variable "+EnvURL+": URL", rawURL, func(s string) error { _, err := url.Parse(s); return err })
 		}
 	case addr != "":
 		if _, _, err := net.SplitHostPort(addr); err != nil {
@@ -520,43 +531,4 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-// redactURL hides the password part of a URL's user info, even when the URL
-// does not parse.
-func redactURL(s string) string {
-	scheme, rest, ok := strings.Cut(s, "://")
-	if !ok {
-		return "(unparsable URL)"
-	}
-	at := strings.LastIndex(rest, "@")
-	if at < 0 {
-		return s
-	}
-	user, _, hasPass := strings.Cut(rest[:at], ":")
-	if hasPass {
-		return scheme + "://" + user + ":xxxxx" + rest[at:]
-	}
-	return s
-}
-
-// redactErr returns err's text with every occurrence of the URL and its
-// password removed.
-func redactErr(err error, rawURL string) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	msg := strings.ReplaceAll(err.Error(), rawURL, redactURL(rawURL))
-	if _, rest, ok := strings.Cut(rawURL, "://"); ok {
-		if at := strings.LastIndex(rest, "@"); at >= 0 {
-			if _, pass, ok := strings.Cut(rest[:at], ":"); ok && pass != "" {
-				msg = strings.ReplaceAll(msg, pass, "xxxxx")
-				if un, err := url.PathUnescape(pass); err == nil && un != "" {
-					msg = strings.ReplaceAll(msg, un, "xxxxx")
-				}
-			}
-		}
-	}
-	return msg
 }

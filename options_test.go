@@ -2,7 +2,6 @@ package redisclient
 
 import (
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
@@ -187,10 +186,4 @@ func TestOptionsFromEnvReal(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "127.0.0.1:6390", o.Addr)
 	assert.Equal(t, "envns", o.Namespace)
-}
-
-func TestRedactURL(t *testing.T) {
-	assert.Equal(t, "redis://u:xxxxx@h:1/0", redactURL("redis://u:pw@h:1/0"))
-	assert.Equal(t, "redis://h:1/0", redactURL("redis://h:1/0"))
-	assert.False(t, strings.Contains(redactURL("redis://:p@ss@h"), "p@ss"))
 }

@@ -228,20 +228,22 @@ func options(cfg config) (redisclient.Options, error) {
 	return opts, nil
 }
 
-// redactURL hides the password of a URL that is shown in an error.
+// redactURL hides the whole user info of a URL that is shown in an error,
+// up to the last "@", so a password holding an unencoded "/", "#", "?", "@"
+// or space is hidden too (the library does the same).
 func redactURL(s string) string {
 	scheme, rest, ok := strings.Cut(s, "://")
 	if !ok {
-		return "(unparsable URL)"
+		scheme, rest = "", s
 	}
 	at := strings.LastIndex(rest, "@")
 	if at < 0 {
 		return s
 	}
-	if user, _, hasPass := strings.Cut(rest[:at], ":"); hasPass {
-		return scheme + "://" + user + ":xxxxx" + rest[at:]
+	if ok {
+		scheme += "://"
 	}
-	return s
+	return scheme + "xxxxx" + rest[at:]
 }
 
 // check runs one round on a new client, so that connecting is measured

@@ -770,3 +770,28 @@ func TestFormatting(t *testing.T) {
 		assert.LessOrEqual(t, len(l), 60)
 	}
 }
+
+// A password with unencoded / # ? @ or space, or a bad % escape, made URL
+// parsers quote the start of it ("invalid port \":Qx7\""). Neither --url
+// nor REDIS_URL may bring any part of the user info to the output.
+func TestURLUserInfoNeverShown(t *testing.T) {
+	const head, tail, user = "Qx7", "Zv4", "Uu1"
+	addr := fmt.Sprintf("127.0.0.1:%d", closedPort(t))
+	for _, c := range []string{"/", "#", "?", " ", "%zz", "@", ":"} {
+		for _, ui := range []string{":" + head + c + tail, user + c + ":" + head + c + tail} {
+			u := "redis://" + ui + "@" + addr + "/0"
+			check := func(r result) {
+				t.Helper()
+				for _, s := range []string{head, tail, user} {
+					assert.NotContains(t, r.stdout+r.stderr, s, "user info %q", ui)
+				}
+				assert.NotEqual(t, 0, r.code)
+			}
+			setEnv(t)
+			check(doctor(t, "--url", u, "--timeout", "2s"))
+			check(doctor(t, "--json", "--url", u, "--timeout", "2s"))
+			setEnv(t, "REDIS_URL", u)
+			check(doctor(t, "--timeout", "2s"))
+		}
+	}
+}
