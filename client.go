@@ -259,44 +259,55 @@ func notFound(err error) error {
 	return err
 }
 
-// Delete removes keys and returns how many existed.
+// Delete removes keys and returns how many existed. On a cluster, where
+// keys of different slots are deleted one per command, keys that could not be
+// deleted make the error a *BatchError naming them; the count covers the
+// others.
 func (c *Client) Delete(ctx context.Context, keys ...string) (int64, error) {
 	full, err := c.keys("delete", keys)
 	if err != nil || len(full) == 0 {
 		return 0, err
 	}
-	n, err := c.perKey(ctx, full, func(p redis.Cmdable, ks ...string) *redis.IntCmd { return p.Del(ctx, ks...) })
-	return n, opErr("delete", keyList(full), err)
+	return c.perKey(ctx, "delete", keys, full, func(p redis.Cmdable, ks ...string) *redis.IntCmd { return p.Del(ctx, ks...) })
 }
 
-// Exists returns how many of keys exist.
+// Exists returns how many of keys exist. On a cluster, keys that could not be
+// checked make the error a *BatchError naming them, as for Delete.
 func (c *Client) Exists(ctx context.Context, keys ...string) (int64, error) {
 	full, err := c.keys("exists", keys)
 	if err != nil || len(full) == 0 {
 		return 0, err
 	}
-	n, err := c.perKey(ctx, full, func(p redis.Cmdable, ks ...string) *redis.IntCmd { return p.Exists(ctx, ks...) })
-	return n, opErr("exists", keyList(full), err)
+	return c.perKey(ctx, "exists", keys, full, func(p redis.Cmdable, ks ...string) *redis.IntCmd { return p.Exists(ctx, ks...) })
 }
 
 // perKey runs a multi-key integer command. On a cluster the keys may live in
-// different slots, so it pipelines one command per key and sums the replies.
-func (c *Client) perKey(ctx context.Context, full []string, cmd func(redis.Cmdable, ...string) *redis.IntCmd) (int64, error) {
+// different slots, so it pipelines one command per key, sums the replies that
+// came back and reports the keys whose command failed in a *BatchError.
+func (c *Client) perKey(ctx context.Context, op string, keys, full []string, cmd func(redis.Cmdable, ...string) *redis.IntCmd) (int64, error) {
 	if !c.isCluster() || len(full) == 1 {
-		return cmd(c.shared.rdb, full...).Result()
+		n, err := cmd(c.shared.rdb, full...).Result()
+		return n, opErr(op, keyList(full), err)
 	}
 	cmds := make([]*redis.IntCmd, len(full))
-	_, err := c.shared.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, _ = c.shared.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, k := range full {
 			cmds[i] = cmd(p, k)
 		}
 		return nil
 	})
 	var n int64
-	for _, r := range cmds {
-		n += r.Val()
+	var b batch
+	for i, r := range cmds {
+		v, err := r.Result()
+		if err != nil {
+			b.fail(keys[i], err)
+			continue
+		}
+		n += v
+		b.done(keys[i])
 	}
-	return n, err
+	return n, b.err(op, full)
 }
 
 func keyList(full []string) string {
@@ -374,74 +385,86 @@ func (c *Client) Decr(ctx context.Context, key string, by int64) (int64, error) 
 
 // MGet fetches keys in one round trip (one pipeline per node on a cluster)
 // and returns the values found, by key; missing keys are absent from the map.
-// A value that fails to decode is left out and reported in the returned
-// error, which then accompanies the other values.
+// A key that could not be read is never reported absent: when Redis could not
+// be asked for some keys (a cluster node down, its breaker open) or a value
+// fails to decode, the map holds the keys that were read and the error is a
+// *BatchError whose Failed names the others, and Done the keys read (found or
+// missing). When no key could be read for one reason (Redis down), the error
+// is the call's *Error, as for Get. Invalid keys and a closed client fail the
+// whole call.
 func MGet[T any](ctx context.Context, c *Client, keys ...string) (map[string]T, error) {
-	raw, err := c.mget(ctx, "mget", keys)
+	full, err := c.keys("mget", keys)
 	if err != nil {
 		return nil, err
 	}
+	raw := c.mgetFull(ctx, full)
 	out := make(map[string]T, len(raw))
-	var errs []error
+	var b batch
 	for i, r := range raw {
-		if !r.ok {
+		switch {
+		case r.err != nil:
+			b.fail(keys[i], r.err)
+			continue
+		case !r.ok:
+			b.done(keys[i])
 			continue
 		}
 		var v T
 		if err := decodeString(c.ser, r.s, &v); err != nil {
-			errs = append(errs, opErr("mget", c.prefix+keys[i], err))
+			b.fail(keys[i], opErr("mget", c.prefix+keys[i], err))
 			continue
 		}
 		out[keys[i]] = v
+		b.done(keys[i])
 	}
-	return out, errors.Join(errs...)
+	return out, b.err("mget", full)
 }
 
-// rawValue is one reply of a batch read; ok is false for a miss.
+// rawValue is one reply of a batch read: the value, ok false for a miss, or
+// the error that kept the key from being read.
 type rawValue struct {
-	s  string
-	ok bool
+	s   string
+	ok  bool
+	err error
 }
 
-// mget returns the raw value of each key in order.
-func (c *Client) mget(ctx context.Context, op string, keys []string) ([]rawValue, error) {
-	full, err := c.keys(op, keys)
-	if err != nil || len(full) == 0 {
-		return nil, err
-	}
-	return c.mgetFull(ctx, op, full)
-}
-
-// mgetFull is mget on full keys: MGET on a single server, a pipeline of GETs
-// on a cluster, whose keys may live in different slots.
-func (c *Client) mgetFull(ctx context.Context, op string, full []string) ([]rawValue, error) {
+// mgetFull reads the raw value of each full key in order: MGET on a single server, a pipeline of GETs
+// on a cluster, whose keys may live in different slots. Each key gets its
+// own outcome; a pipeline's error says only which command failed first (a
+// miss, perhaps), so each command's own error is read.
+func (c *Client) mgetFull(ctx context.Context, full []string) []rawValue {
 	out := make([]rawValue, len(full))
+	if len(full) == 0 {
+		return out
+	}
 	if !c.isCluster() {
 		vals, err := c.shared.rdb.MGet(ctx, full...).Result()
-		if err != nil {
-			return nil, opErr(op, keyList(full), err)
+		for i := range out {
+			if err != nil {
+				out[i].err = err
+				continue
+			}
+			out[i].s, out[i].ok = vals[i].(string)
 		}
-		for i, v := range vals {
-			out[i].s, out[i].ok = v.(string)
-		}
-		return out, nil
+		return out
 	}
 	cmds := make([]*redis.StringCmd, len(full))
-	_, err := c.shared.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, _ = c.shared.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, k := range full {
 			cmds[i] = p.Get(ctx, k)
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, opErr(op, keyList(full), err)
-	}
 	for i, cmd := range cmds {
-		if v, err := cmd.Result(); err == nil {
-			out[i] = rawValue{v, true}
+		v, err := cmd.Result()
+		switch {
+		case err == nil:
+			out[i] = rawValue{s: v, ok: true}
+		case err != redis.Nil:
+			out[i].err = err
 		}
 	}
-	return out, nil
+	return out
 }
 
 // MSet stores every value in one pipelined round trip, each with the given
@@ -493,9 +516,10 @@ func (c *Client) setMany(ctx context.Context, op string, values map[string]any, 
 const scanBatch = 500
 
 // scanAll calls fn with each batch of full keys matching pattern, on every
-// master of a cluster, one master after the other. fn runs on the caller's
-// goroutine (Scan yields from it) and, once it returns an error, is not
-// called again.
+// master of a cluster, one master after the other. A master that fails does
+// not stop the others; their failures come back in a *ClusterError. fn runs
+// on the caller's goroutine (Scan yields from it); when it returns
+// errStopScan, scanning ends there.
 func (c *Client) scanAll(ctx context.Context, pattern string, fn func(node redis.Cmdable, keys []string) error) error {
 	scanNode := func(ctx context.Context, node redis.Cmdable) error {
 		var cursor uint64
@@ -515,21 +539,7 @@ func (c *Client) scanAll(ctx context.Context, pattern string, fn func(node redis
 		}
 	}
 	if cc, ok := c.shared.rdb.(*redis.ClusterClient); ok {
-		var mu sync.Mutex
-		var masters []*redis.Client
-		err := cc.ForEachMaster(ctx, func(_ context.Context, node *redis.Client) error {
-			mu.Lock()
-			masters = append(masters, node)
-			mu.Unlock()
-			return nil
-		})
-		for _, node := range masters {
-			if err != nil {
-				break
-			}
-			err = scanNode(ctx, node)
-		}
-		return err
+		return eachMaster(ctx, cc, false, func(ctx context.Context, node *redis.Client) error { return scanNode(ctx, node) })
 	}
 	return scanNode(ctx, c.shared.rdb)
 }
@@ -539,7 +549,10 @@ var errStopScan = errors.New("scan stopped")
 // Scan iterates over the keys of this namespace that match the glob pattern
 // match ("" or "*" for all), yielding them without the namespace prefix. It
 // uses SCAN, never KEYS, and covers every master of a cluster. A key may be
-// yielded twice if it is written during the scan, as SCAN guarantees.
+// yielded twice if it is written during the scan, as SCAN guarantees. An
+// error is yielded last: on a cluster, a *ClusterError (wrapped in an *Error)
+// naming the masters that could not be scanned, after the keys of all the
+// others.
 func (c *Client) Scan(ctx context.Context, match string) iter.Seq2[string, error] {
 	return func(yield func(string, error) bool) {
 		if err := c.usable("scan", c.ns); err != nil {
@@ -567,7 +580,9 @@ func (c *Client) Scan(ctx context.Context, match string) iter.Seq2[string, error
 // FlushNamespace removes every key under this namespace, including child
 // namespaces, and returns how many it removed. It uses SCAN and UNLINK in
 // batches (never KEYS or FLUSHDB), with glob characters in the namespace
-// escaped so it cannot touch another namespace.
+// escaped so it cannot touch another namespace. On a cluster it visits every
+// master, even when some fail: their failures come back as a *ClusterError
+// (wrapped in an *Error) and the count covers what was removed.
 func (c *Client) FlushNamespace(ctx context.Context) (int64, error) {
 	if err := c.usable("flush namespace", c.ns); err != nil {
 		return 0, err
@@ -594,5 +609,8 @@ func (c *Client) unlinkMatching(ctx context.Context, pattern string) (int64, err
 		}
 		return err
 	})
+	if ce := (*ClusterError)(nil); errors.As(err, &ce) {
+		err = fmt.Errorf("%w; %d keys removed", err, total)
+	}
 	return total, err
 }

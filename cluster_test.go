@@ -29,6 +29,14 @@ const clusterMasters = 3
 // namespace of its own that is flushed when the test ends.
 func newClusterClient(t testing.TB, opts Options) *Client {
 	t.Helper()
+	return newClusterClientWith(t, opts, nil)
+}
+
+// newClusterClientWith is newClusterClient with setup run on the go-redis
+// cluster client before its first command, so that hooks it installs with
+// OnNewNode reach every node.
+func newClusterClientWith(t testing.TB, opts Options, setup func(*redis.ClusterClient)) *Client {
+	t.Helper()
 	opts.Addrs = strings.Split(requireEnv(t, envClusterAddrs), ",")
 	if opts.Namespace == "" {
 		opts.Namespace = uniqueNamespace(t)
@@ -36,6 +44,9 @@ func newClusterClient(t testing.TB, opts Options) *Client {
 	c, err := New(opts)
 	require.NoError(t, err)
 	require.True(t, c.isCluster())
+	if setup != nil {
+		setup(clusterOf(t, c))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	require.NoError(t, c.Ping(ctx), "cluster at %s", envClusterAddrs)

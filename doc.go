@@ -40,7 +40,10 @@
 // Errors are *Error values naming the operation and the full key, wrapping
 // the cause: use errors.Is with ErrNotFound, ErrClosed, ErrInvalidKey,
 // ErrUnsupportedFormat, ErrUnavailable and ErrInvalidOptions. They never
-// contain a password.
+// contain a password. A batch that failed for some keys only returns a
+// *BatchError naming them, and a call that visits every master of a cluster
+// (Scan, FlushNamespace, InvalidateModel, Ping) a *ClusterError naming the
+// masters it could not finish on; use errors.As for the detail.
 //
 // # Escape hatch
 //

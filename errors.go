@@ -96,13 +96,70 @@ func (e *BatchError) firstFailed() (string, bool) {
 }
 
 // Unwrap returns the distinct causes of the failures.
-func (e *BatchError) Unwrap() []error {
+func (e *BatchError) Unwrap() []error { return distinctErrors(e.Failed) }
+
+// distinctErrors returns the values of m without repeats, in key order.
+func distinctErrors(m map[string]error) []error {
 	var out []error
-	for _, k := range slices.Sorted(maps.Keys(e.Failed)) {
-		err := e.Failed[k]
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		err := m[k]
 		if !slices.ContainsFunc(out, func(o error) bool { return o == err || o.Error() == err.Error() }) {
 			out = append(out, err)
 		}
 	}
 	return out
+}
+
+// ClusterError reports a call that runs on every master of a Redis Cluster
+// (Scan, FlushNamespace, InvalidateModel, Ping) and could not finish on some
+// of them, usually because they were unreachable. A failed master does not
+// stop the call: it did its work on the masters in Done, and none or only
+// part of it on those in Failed. It unwraps to every distinct cause, so
+// errors.Is(err, ErrUnavailable) works, and errors.As(err, &clusterErr) gives
+// the masters. Client methods return it wrapped in an *Error naming the
+// operation.
+type ClusterError struct {
+	Done   []string         // addresses of the masters the call finished on, sorted
+	Failed map[string]error // master address -> why the call failed there
+}
+
+// Error returns "{n} of {total} cluster masters failed (first: {addr}: {cause})".
+func (e *ClusterError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d of %d cluster masters failed", len(e.Failed), len(e.Failed)+len(e.Done))
+	if addrs := slices.Sorted(maps.Keys(e.Failed)); len(addrs) > 0 {
+		fmt.Fprintf(&b, " (first: %s: %s)", addrs[0], strings.TrimPrefix(e.Failed[addrs[0]].Error(), "redisclient: "))
+	}
+	return b.String()
+}
+
+// Unwrap returns the distinct causes of the failures.
+func (e *ClusterError) Unwrap() []error { return distinctErrors(e.Failed) }
+
+// batch collects the per-key outcomes of a batch call.
+type batch struct {
+	ok     []string
+	failed map[string]error
+}
+
+func (b *batch) done(key string) { b.ok = append(b.ok, key) }
+
+func (b *batch) fail(key string, err error) {
+	if b.failed == nil {
+		b.failed = make(map[string]error)
+	}
+	b.failed[key] = err
+}
+
+// err returns nil when no key failed, a *BatchError when some did, and the
+// call's plain *Error, naming the full keys, when every key failed for one
+// reason (Redis could not be reached at all), as the call on one key would.
+func (b *batch) err(op string, full []string) error {
+	if len(b.failed) == 0 {
+		return nil
+	}
+	if causes := distinctErrors(b.failed); len(b.ok) == 0 && len(causes) == 1 {
+		return opErr(op, keyList(full), causes[0])
+	}
+	return &BatchError{Op: op, Done: b.ok, Failed: b.failed}
 }

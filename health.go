@@ -16,7 +16,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Ping checks that Redis answers: the server, or every master of a cluster.
+// Ping checks that Redis answers: the server, or every master of a cluster
+// (masters that do not answer are named in a *ClusterError).
 // It goes through the circuit breaker, so it fails fast with ErrUnavailable
 // while the breaker is open.
 func (c *Client) Ping(ctx context.Context) error {
@@ -30,11 +31,8 @@ func (c *Client) Ping(ctx context.Context) error {
 	if err := c.shared.breaker.allow(); err != nil {
 		return opErr("ping", "", err)
 	}
-	err := cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
-		if err := node.Ping(ctx).Err(); err != nil {
-			return fmt.Errorf("%s: %w", node.Options().Addr, err)
-		}
-		return nil
+	err := eachMaster(ctx, cc, true, func(ctx context.Context, node *redis.Client) error {
+		return node.Ping(ctx).Err()
 	})
 	return opErr("ping", "", err)
 }

@@ -2,7 +2,6 @@ package redisclient
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -127,8 +126,11 @@ func (c *Client) CacheModelPredictions(ctx context.Context, model string, predic
 
 // GetModelPredictions fetches the cached predictions of model for many input
 // hashes in one round trip. It returns the predictions found by hash and the
-// hashes that missed, in input order. A value that fails to decode counts as
-// a miss and is reported in the error, which then accompanies the results.
+// hashes that missed, in input order. A hash whose prediction could not be
+// read (its cluster node down, the value not decodable) is neither found nor
+// missing: the error is then a *BatchError whose Failed names those hashes,
+// and the results cover the others (when none could be read for one reason,
+// the call's *Error, as for MGet).
 func GetModelPredictions[T any](ctx context.Context, c *Client, model string, inputHashes []string) (map[string]T, []string, error) {
 	keys := make([]string, len(inputHashes))
 	for i, h := range inputHashes {
@@ -141,32 +143,35 @@ func GetModelPredictions[T any](ctx context.Context, c *Client, model string, in
 	if len(keys) == 0 {
 		return map[string]T{}, nil, nil
 	}
-	raw, err := c.mgetFull(ctx, "get predictions", keys)
-	if err != nil {
-		return nil, nil, err
-	}
+	raw := c.mgetFull(ctx, keys)
 	found := make(map[string]T, len(inputHashes))
 	var missing []string
-	var errs []error
+	var b batch
 	for i, r := range raw {
-		if !r.ok {
+		switch {
+		case r.err != nil:
+			b.fail(inputHashes[i], r.err)
+			continue
+		case !r.ok:
 			missing = append(missing, inputHashes[i])
+			b.done(inputHashes[i])
 			continue
 		}
 		var v T
 		if err := decodeString(c.ser, r.s, &v); err != nil {
-			errs = append(errs, opErr("get predictions", keys[i], err))
-			missing = append(missing, inputHashes[i])
+			b.fail(inputHashes[i], opErr("get predictions", keys[i], err))
 			continue
 		}
 		found[inputHashes[i]] = v
+		b.done(inputHashes[i])
 	}
-	return found, missing, errors.Join(errs...)
+	return found, missing, b.err("get predictions", keys)
 }
 
 // InvalidateModel removes every cached prediction of model, and nothing else
 // (glob characters in the name are escaped), with SCAN and UNLINK in
-// batches. It returns how many predictions it removed.
+// batches. It returns how many predictions it removed. On a cluster a
+// master that fails does not stop the others, as for FlushNamespace.
 func (c *Client) InvalidateModel(ctx context.Context, model string) (int64, error) {
 	if err := c.usable("invalidate model", c.ns); err != nil {
 		return 0, err

@@ -453,32 +453,103 @@ func (h *resilienceHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 }
 
 // ProcessPipelineHook runs a pipeline (or MULTI/EXEC transaction) under the
-// policy and the breaker. It is retried as a whole: when every command is
-// idempotent, or when every command's error proves it did not run.
+// policy and the breaker. A pipeline's commands succeed or fail one by one (on
+// a cluster, node by node), so a retry sends only the commands that failed
+// with a retryable error and may run again (idempotent, or proved never to
+// have run); the others keep their replies, so a DEL that worked still counts
+// its key. A transaction is retried as a whole, and only when every command's
+// error proves it did not run.
 func (h *resilienceHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		if isBypass(ctx) {
 			return next(ctx, cmds)
 		}
+		if len(cmds) > 0 && cmds[0].Name() == "multi" {
+			return h.runTx(ctx, next, cmds)
+		}
+		pending := cmds
 		ran := false
 		err := h.run(ctx, func() error {
 			ran = true
-			for _, cmd := range cmds {
+			for _, cmd := range pending {
 				cmd.SetErr(nil)
 			}
-			return next(bypass(ctx), cmds)
+			_ = next(bypass(ctx), pending)
+			return retryableErr(pending)
 		}, func(error) bool {
-			return allCmds(cmds, isIdempotent) || allCmds(cmds, func(cmd redis.Cmder) bool { return notExecuted(cmd.Err()) })
+			var again []redis.Cmder
+			for _, cmd := range pending {
+				if err := cmd.Err(); IsRetryable(err) && (isIdempotent(cmd) || notExecuted(err)) {
+					again = append(again, cmd)
+				}
+			}
+			if len(again) == 0 {
+				return false
+			}
+			pending = again
+			return true
 		})
-		if err != nil && !ran {
+		if !ran {
 			// Failed before running (breaker open, context done): no command
 			// may look successful.
 			for _, cmd := range cmds {
 				cmd.SetErr(err)
 			}
+			return err
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return firstErr(cmds)
 	}
+}
+
+// runTx runs a MULTI/EXEC transaction, which only succeeds or fails whole.
+func (h *resilienceHook) runTx(ctx context.Context, next redis.ProcessPipelineHook, cmds []redis.Cmder) error {
+	ran := false
+	err := h.run(ctx, func() error {
+		ran = true
+		for _, cmd := range cmds {
+			cmd.SetErr(nil)
+		}
+		return next(bypass(ctx), cmds)
+	}, func(error) bool {
+		return allCmds(cmds, func(cmd redis.Cmder) bool { return notExecuted(cmd.Err()) })
+	})
+	if err != nil && !ran {
+		for _, cmd := range cmds {
+			cmd.SetErr(err)
+		}
+	}
+	return err
+}
+
+// retryableErr returns the first error among cmds that is worth a retry (a
+// connection failure first, as the breaker counts those), or nil. A miss or
+// another reply of one command says nothing about the others.
+func retryableErr(cmds []redis.Cmder) error {
+	var first error
+	for _, cmd := range cmds {
+		err := cmd.Err()
+		switch {
+		case err == nil || err == redis.Nil:
+		case isConnFailure(err):
+			return err
+		case first == nil && IsRetryable(err):
+			first = err
+		}
+	}
+	return first
+}
+
+// firstErr is the error go-redis gives a pipeline: its first command's error.
+func firstErr(cmds []redis.Cmder) error {
+	for _, cmd := range cmds {
+		if err := cmd.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func allCmds(cmds []redis.Cmder, ok func(redis.Cmder) bool) bool {
