@@ -46,6 +46,7 @@ type shared struct {
 	loads     *loadTracker
 	breaker   *breaker
 	subs      subscriptions
+	consumers consumers
 }
 
 // New validates opts and returns a Client. It does not touch the network:
@@ -141,8 +142,8 @@ func SetDefault(c *Client) {
 	defaultClient.Store(c)
 }
 
-// Close closes the subscriptions and the connection pool shared by every view
-// of this client. It is idempotent; calls made after it return ErrClosed.
+// Close closes the subscriptions, the stream consumers and the connection
+// pool shared by every view of this client. It is idempotent; calls made after it return ErrClosed.
 func (c *Client) Close() error {
 	if c.err != nil && c.shared.rdb == nil {
 		return nil
@@ -151,6 +152,7 @@ func (c *Client) Close() error {
 	sh.closeOnce.Do(func() {
 		sh.closed.Store(true)
 		sh.subs.closeAll()
+		sh.consumers.closeAll()
 		sh.loads.close()
 		sh.closeErr = sh.rdb.Close()
 		sh.breaker.close()

@@ -137,6 +137,9 @@ type HealthReport struct {
 	// Nodes the masters, on a cluster only.
 	ClusterState string       `json:"cluster_state,omitempty"`
 	Nodes        []NodeHealth `json:"nodes,omitempty"`
+	// Consumers are the running stream consumers of this client, with
+	// their counters; they do not affect Status.
+	Consumers []ConsumerHealth `json:"consumers,omitempty"`
 	// Problems explains a status other than healthy, one line each.
 	Problems []string `json:"problems,omitempty"`
 	// Error is the failure that made the report unhealthy, if any.
@@ -180,6 +183,7 @@ func (c *Client) Health(ctx context.Context) HealthReport {
 		}
 	}
 	r.ResponseTimeMS = millis(r.Latency)
+	r.Consumers = sh.consumers.health()
 	r.judge()
 	return r
 }
