@@ -35,6 +35,16 @@
 // InvalidateModel cache model predictions under
 // "{namespace}:model:{model}:{inputHash}", the layout of the Python service.
 //
+// # Messaging
+//
+// Publish and Subscribe are Redis pub/sub: fast, but a subscriber that is
+// away misses what is published meanwhile. Stream is the durable
+// alternative: Add appends to a Redis stream, and Consume joins a consumer
+// group that delivers every entry at least once, acknowledging it only after
+// the handler succeeded, retrying failures, taking over the messages of
+// crashed consumers after ConsumeOptions.MinIdle and moving poison messages
+// to a dead-letter stream.
+//
 // # Errors
 //
 // Errors are *Error values naming the operation and the full key, wrapping

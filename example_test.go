@@ -172,3 +172,34 @@ func ExampleGetOrComputePrediction() {
 	// 0.91 <nil>
 	// 0.91 <nil>
 }
+
+func ExampleStream_Consume() {
+	client, done := newExampleClient()
+	defer done()
+	ctx := context.Background()
+
+	orders := client.Stream("orders") // trading:orders
+	id, _ := orders.Add(ctx, Signal{"AAPL", "buy"})
+
+	got := make(chan Signal, 1)
+	consumer, err := orders.Consume(ctx, "executor", "worker-1", func(ctx context.Context, m redisclient.StreamMessage) error {
+		var s Signal
+		if err := m.Decode(&s); err != nil {
+			return err // retried with backoff, then moved to trading:orders:dead
+		}
+		got <- s
+		return nil // acknowledged
+	}, redisclient.ConsumeOptions{MinIdle: time.Minute, MaxDeliveries: 5})
+	if err != nil {
+		panic(err)
+	}
+	s := <-got
+	fmt.Println(s.Symbol, s.Side, id != "")
+
+	_ = consumer.Close() // acknowledges what finished, leaves the rest pending
+	st := consumer.Stats()
+	fmt.Println(st.Delivered, st.Acked, st.Pending)
+	// Output:
+	// AAPL buy true
+	// 1 1 0
+}

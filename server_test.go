@@ -16,11 +16,13 @@ import (
 
 // testServer is a redis-server child process of one test, on a loopback
 // port of its own, for fault tests that stop and restart the server. It
-// keeps no data across restarts (no RDB, no AOF).
+// keeps no data across restarts (no RDB, no AOF) unless its extra
+// arguments turn persistence on.
 type testServer struct {
-	t    testing.TB
-	port int
-	dir  string
+	t     testing.TB
+	port  int
+	dir   string
+	extra []string // more redis-server arguments, overriding the defaults
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -32,9 +34,10 @@ type testServer struct {
 const serverWait = 10 * time.Second
 
 // startRedisServer starts a redis-server on a free 127.0.0.1 port and stops
-// it when the test ends. Without a redis-server binary it skips the test, or
+// it when the test ends; extra arguments (such as "--appendonly", "yes")
+// override the defaults. Without a redis-server binary it skips the test, or
 // fails it when REDISCLIENT_INTEGRATION=1.
-func startRedisServer(t testing.TB) *testServer {
+func startRedisServer(t testing.TB, extra ...string) *testServer {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		if os.Getenv(envIntegration) == "1" {
@@ -42,7 +45,7 @@ func startRedisServer(t testing.TB) *testServer {
 		}
 		t.Skip("redis-server not installed")
 	}
-	s := &testServer{t: t, dir: t.TempDir()}
+	s := &testServer{t: t, dir: t.TempDir(), extra: extra}
 	t.Cleanup(s.Stop)
 	var err error
 	for range 5 { // another process may take the port between probe and start
@@ -97,10 +100,10 @@ func (s *testServer) start() error {
 	if s.cmd != nil {
 		return fmt.Errorf("redis-server on %s is already running", s.Addr())
 	}
-	cmd := exec.Command("redis-server",
+	cmd := exec.Command("redis-server", append([]string{
 		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--daemonize", "no",
-		"--dir", s.dir)
+		"--dir", s.dir}, s.extra...)...)
 	// One writer for both streams: exec then writes from one goroutine. It
 	// is read only after the process has exited.
 	out := &bytes.Buffer{}

@@ -85,9 +85,10 @@ func (s *Stream) fullKey(op string) (string, error) {
 // (strings and byte slices as they are, numbers as decimal text, anything
 // else through the view's serializer) into the entry's StreamDataField.
 //
-// A nil error means Redis stored the entry; with appendonly and appendfsync
-// everysec it survives a restart of Redis, and a crash of its host loses at
-// most the last second or so. Add is not retried once the command may have
+// A nil error means Redis stored the entry; with appendonly yes and
+// appendfsync everysec it survives a crash and restart of Redis, while a
+// crash of its host can lose about the last second of writes (README,
+// "Durable messaging"). Add is not retried once the command may have
 // reached the server, so an error after a timeout does not prove the entry
 // was not stored: a producer that retries may add it twice, which consumers
 // see as a duplicate (delivery is at least once anyway).

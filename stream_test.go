@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -983,4 +984,21 @@ func TestNextStreamID(t *testing.T) {
 	assert.Equal(t, "5-4", nextStreamID("5-3"))
 	assert.Equal(t, "6-0", nextStreamID("5-18446744073709551615"))
 	assert.Equal(t, "bad", nextStreamID("bad"))
+}
+
+// TestConsumeHealthOrder: the health report lists consumers by stream,
+// group and name.
+func TestConsumeHealthOrder(t *testing.T) {
+	c, _ := newMiniredisClient(t, Options{})
+	ok := func(context.Context, StreamMessage) error { return nil }
+	for _, name := range []string{"b", "a", "c"} {
+		consume(t, c.Stream("s"), "g", name, ConsumeOptions{}, ok)
+	}
+	consume(t, c.Stream("r"), "g", "z", ConsumeOptions{}, ok)
+	var got []string
+	for _, h := range c.Health(testCtx(t)).Consumers {
+		got = append(got, h.Stream+"/"+h.Consumer)
+	}
+	assert.True(t, sort.StringsAreSorted(got), "%v", got)
+	assert.Len(t, got, 4)
 }
