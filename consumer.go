@@ -51,9 +51,10 @@ type ConsumeOptions struct {
 	// (delivered, not acknowledged) before the other consumers of the
 	// group take it over (XAUTOCLAIM): the message of a crashed or stuck
 	// consumer is redelivered between MinIdle and 1.5 × MinIdle after its
-	// last delivery. Choose it above the longest handler run plus the time
-	// a message waits in its batch, or slow messages are handled twice.
-	// 0 means DefaultMinIdle (30 s); it must be at least 1 ms.
+	// last delivery. Choose it above the longest handler run, or slow
+	// messages are handled twice. (Messages waiting for a busy handler are
+	// not at risk: their consumer renews them every MinIdle/2.) 0 means
+	// DefaultMinIdle (30 s); it must be at least 1 ms.
 	MinIdle time.Duration
 	// MaxDeliveries is how many times a message is delivered before it is
 	// given up: after a handler failure on the MaxDeliveries-th delivery,
@@ -503,7 +504,8 @@ func (c *Consumer) reclaim(cursor string) (string, error) {
 	// pending list does.
 	pend, err := rdb.XPendingExt(ctx, &redis.XPendingExtArgs{
 		Stream: c.key, Group: c.group, Start: msgs[0].ID, End: msgs[len(msgs)-1].ID,
-		Count: int64(len(msgs) + c.opts.BatchSize + c.opts.Concurrency), Consumer: c.name,
+		// Our messages in hand may lie in the range too.
+		Count: int64(len(msgs) + 3*(c.opts.BatchSize+c.opts.Concurrency)), Consumer: c.name,
 	}).Result()
 	if err != nil {
 		// The messages are ours now; they come back at the next reclaim.
@@ -551,9 +553,26 @@ func (c *Consumer) handOver(msgs []redis.XMessage, got time.Time, counts map[str
 		}
 		ds = append(ds, &delivery{id: m.ID, values: m.Values, deliveries: n, got: got})
 	}
-	for i, d := range ds {
+	var renew *time.Timer
+	for i := 0; i < len(ds); {
 		select {
-		case c.work <- d:
+		case c.work <- ds[i]:
+			i++
+			continue
+		default:
+		}
+		// The handlers are busy (slow, or retrying with Concurrency 1):
+		// keep the waiting messages ours while they wait.
+		if renew == nil {
+			renew = time.NewTimer(c.opts.MinIdle / 2)
+			defer renew.Stop()
+		}
+		select {
+		case c.work <- ds[i]:
+			i++
+		case <-renew.C:
+			ds = append(ds[:i], c.renew(ds[i:])...)
+			renew.Reset(c.opts.MinIdle / 2)
 		case <-c.done:
 			for _, rest := range ds[i:] {
 				c.release(rest)
@@ -561,6 +580,44 @@ func (c *Consumer) handOver(msgs []redis.XMessage, got time.Time, counts map[str
 			return
 		}
 	}
+}
+
+// renew restarts the idle time of messages that wait for a handler, so the
+// group does not take them over from a live consumer (XCLAIM JUSTID, which
+// does not count a delivery). It returns those still ours; one another
+// consumer took over meanwhile is released.
+func (c *Consumer) renew(ds []*delivery) []*delivery {
+	ctx, cancel := c.callCtx(0)
+	defer cancel()
+	ids := make([]string, len(ds))
+	for i, d := range ds {
+		ids[i] = d.id
+	}
+	// Claim only what nobody took since we got it, as claimAgain does.
+	claimed, err := c.s.c.shared.rdb.XClaimJustID(ctx, &redis.XClaimArgs{
+		Stream: c.key, Group: c.group, Consumer: c.name,
+		MinIdle: time.Since(ds[0].got).Truncate(time.Millisecond), Messages: ids,
+	}).Result()
+	if err != nil {
+		c.s.c.shared.log.Warn("redisclient: stream consumer could not renew waiting messages",
+			"stream", c.key, "group", c.group, "count", len(ids), "error", err)
+		return ds
+	}
+	ours := make(map[string]bool, len(claimed))
+	for _, id := range claimed {
+		ours[id] = true
+	}
+	now := time.Now()
+	kept := ds[:0]
+	for _, d := range ds {
+		if !ours[d.id] {
+			c.release(d)
+			continue
+		}
+		d.got = now
+		kept = append(kept, d)
+	}
+	return kept
 }
 
 // ackDeleted acknowledges a pending ID whose entry no longer exists.

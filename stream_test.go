@@ -1002,3 +1002,43 @@ func TestConsumeHealthOrder(t *testing.T) {
 	assert.True(t, sort.StringsAreSorted(got), "%v", got)
 	assert.Len(t, got, 4)
 }
+
+// TestConsumeKeepsWaitingMessages: messages of a batch that wait behind a
+// slow handler stay with their consumer (it renews them), while the message
+// whose handler outlasts MinIdle is taken over by the group.
+func TestConsumeKeepsWaitingMessages(t *testing.T) {
+	backends(t, Options{}, func(t *testing.T, c *Client) {
+		ctx := testCtx(t)
+		s := c.Stream("orders")
+		for i := range 5 {
+			_, err := s.Add(ctx, i)
+			require.NoError(t, err)
+		}
+		const minIdle = 600 * time.Millisecond
+		var mu sync.Mutex
+		handled := map[string][]int{}
+		handler := func(name string) func(context.Context, StreamMessage) error {
+			return func(_ context.Context, m StreamMessage) error {
+				var v int
+				require.NoError(t, m.Decode(&v))
+				if name == "a" && v == 0 {
+					time.Sleep(3 * minIdle) // stuck long enough to be taken over
+				}
+				mu.Lock()
+				handled[name] = append(handled[name], v)
+				mu.Unlock()
+				return nil
+			}
+		}
+		a := consume(t, s, "g", "a", ConsumeOptions{MinIdle: minIdle, BatchSize: 5}, handler("a"))
+		require.Eventually(t, func() bool { return a.Stats().Delivered == 5 }, streamWait, time.Millisecond)
+		b := consume(t, s, "g", "b", ConsumeOptions{MinIdle: minIdle}, handler("b"))
+		require.Eventually(t, func() bool { return a.Stats().Acked == 5 }, streamWait, 5*time.Millisecond)
+		require.NoError(t, b.Close())
+		mu.Lock()
+		defer mu.Unlock()
+		assert.Equal(t, []int{0, 1, 2, 3, 4}, handled["a"])
+		assert.Equal(t, []int{0}, handled["b"], "only the stuck message is taken over")
+		assert.EqualValues(t, 1, b.Stats().Reclaimed)
+	})
+}
