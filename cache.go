@@ -29,14 +29,7 @@ type cacheCounters struct {
 // CacheStats returns a snapshot of the cache-aside counters shared by every
 // view of this client.
 func (c *Client) CacheStats() CacheStats {
-	s := &c.shared.stats
-	return CacheStats{
-		Hits:        s.hits.Load(),
-		Misses:      s.misses.Load(),
-		Loads:       s.loads.Load(),
-		LoadErrors:  s.loadErrors.Load(),
-		RedisErrors: s.redisErrors.Load(),
-	}
+	return c.shared.stats.total()
 }
 
 // GetOrSet returns the value cached under key, or calls load, caches its
@@ -66,7 +59,9 @@ func GetOrSet[T any](ctx context.Context, c *Client, key string, ttl time.Durati
 
 // getOrSet is GetOrSet on a full, validated key.
 func getOrSet[T any](ctx context.Context, c *Client, op, k string, ttl time.Duration,
-	load func(context.Context) (T, error)) (T, error) {
+	load func(context.Context) (T, error)) (_ T, err error) {
+	ctx, span := c.traceGetOrSet(ctx, op, k)
+	defer func() { span.end(err) }()
 	var zero T
 	if _, err := c.expiry(ttl); err != nil {
 		return zero, opErr(op, k, err)
@@ -78,17 +73,17 @@ func getOrSet[T any](ctx context.Context, c *Client, op, k string, ttl time.Dura
 		var v T
 		derr := decodeValue(c.ser, b, &v)
 		if derr == nil {
-			sh.stats.hits.Add(1)
+			c.note(ctx, cacheHit)
 			return v, nil
 		}
-		sh.stats.misses.Add(1)
+		c.note(ctx, cacheMiss)
 		sh.log.WarnContext(ctx, "redisclient: cached value unreadable, reloading", "key", k, "error", derr)
 	case errors.Is(err, redis.Nil):
-		sh.stats.misses.Add(1)
+		c.note(ctx, cacheMiss)
 	case ctx.Err() != nil:
 		return zero, opErr(op, k, ctx.Err())
 	default:
-		sh.stats.redisErrors.Add(1)
+		c.note(ctx, cacheReadError)
 		sh.log.WarnContext(ctx, "redisclient: cache read failed, loading without cache", "key", k, "error", err)
 	}
 
@@ -129,14 +124,14 @@ func loadAndStore[T any](callerCtx context.Context, c *Client, k string, ttl tim
 	stop := context.AfterFunc(sh.loads.ctx, cancel)
 	defer stop()
 
-	sh.stats.loads.Add(1)
-	v, err := callLoad(ctx, load)
+	c.note(ctx, cacheLoad)
+	v, err := tracedLoad(ctx, c, load)
 	if err != nil {
-		sh.stats.loadErrors.Add(1)
+		c.note(ctx, cacheLoadError)
 		return nil, err
 	}
 	if err := c.setFull(ctx, "getorset", k, v, ttl); err != nil {
-		sh.stats.redisErrors.Add(1)
+		c.note(ctx, cacheWriteError)
 		sh.log.WarnContext(ctx, "redisclient: cache write failed, returning the loaded value", "key", k, "error", err)
 	}
 	return v, nil

@@ -30,6 +30,7 @@ type Client struct {
 	sep        string
 	ser        Serializer
 	defaultTTL time.Duration
+	stats      *cacheCounters // this namespace's, in shared.stats
 }
 
 // shared is the state every view of one pool has in common.
@@ -42,7 +43,9 @@ type shared struct {
 	closeOnce sync.Once
 	closeErr  error
 	flight    singleflight.Group
-	stats     cacheCounters
+	stats     namespaceStats
+	retries   retryCounters
+	tel       *telemetry
 	loads     *loadTracker
 	breaker   *breaker
 	subs      subscriptions
@@ -65,10 +68,11 @@ func New(opts Options) (*Client, error) {
 	}
 	sh.rdb = redis.NewUniversalClient(o.universal())
 	sh.breaker = newBreaker(o.Breaker, sh.rdb)
-	sh.rdb.AddHook(newResilienceHook(o.Retry, sh.breaker))
+	sh.rdb.AddHook(newResilienceHook(o.Retry, sh.breaker, &sh.retries))
 	if cc, ok := sh.rdb.(*redis.ClusterClient); ok {
 		cc.OnNewNode(func(node *redis.Client) { node.AddHook(sentGuardHook{}) })
 	}
+	sh.tel = newTelemetry(sh)
 	return &Client{
 		shared:     sh,
 		ns:         o.Namespace,
@@ -76,6 +80,7 @@ func New(opts Options) (*Client, error) {
 		sep:        o.Separator,
 		ser:        o.Serializer,
 		defaultTTL: o.DefaultTTL,
+		stats:      sh.stats.get(o.Namespace),
 	}, nil
 }
 
@@ -156,6 +161,7 @@ func (c *Client) Close() error {
 		sh.loads.close()
 		sh.closeErr = sh.rdb.Close()
 		sh.breaker.close()
+		sh.tel.close()
 	})
 	return sh.closeErr
 }

@@ -28,6 +28,7 @@ func (c *Client) Namespace(parts ...string) *Client {
 	child := *c
 	child.ns = c.ns + c.sep + strings.Join(parts, c.sep)
 	child.prefix = child.ns + c.sep
+	child.stats = c.shared.stats.get(child.ns)
 	return &child
 }
 

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults applied by New to zero fields of Options.
@@ -112,6 +114,23 @@ type Options struct {
 	// Logger receives warnings such as a cache write that failed open. nil
 	// discards them.
 	Logger *slog.Logger
+
+	// TracerProvider receives the spans of every command (through redisotel,
+	// per cluster node) and of GetOrSet and its loads. nil means the otel
+	// global provider as installed when New runs; with none installed no
+	// span is made and commands pay nothing. Spans never carry values or
+	// passwords; keys only with TraceKeys.
+	TracerProvider trace.TracerProvider
+	// MeterProvider receives the redisclient.* instruments and redisotel's
+	// command and pool metrics. nil means the otel global provider. The
+	// redisclient.* instruments are observable and follow the global
+	// provider even when it is installed after New; command metrics are
+	// installed only when a provider is set when New runs.
+	MeterProvider metric.MeterProvider
+	// TraceKeys adds the key to spans: db.redis.key (the first key) on
+	// command spans, redisclient.key on GetOrSet spans. Off by default, as
+	// keys may name accounts or orders.
+	TraceKeys bool
 }
 
 // deployment is the kind of Redis setup the options describe.

@@ -251,7 +251,7 @@ type Subscription struct {
 	ps       *redis.PubSub
 	psClosed bool
 
-	queue   chan *redis.Message
+	queue   chan queued
 	done    chan struct{}
 	closing atomic.Bool
 	idle    atomic.Bool     // the reader is not waiting on Redis
@@ -271,6 +271,8 @@ type Subscription struct {
 	_          [64]byte
 	delivered  atomic.Uint64 // dispatchers
 	handlerErr atomic.Uint64 // dispatchers
+	lagTotal   atomic.Uint64 // dispatchers: nanoseconds in the buffer, when measured
+	lagMax     atomic.Int64  // dispatchers; the metrics callback resets it
 	panics     atomic.Uint64 // dispatchers, reader (OnReconnect)
 	_          [64]byte
 	dropped    atomic.Uint64 // reader (DropOldest), dispatchers after Close
@@ -384,7 +386,7 @@ func (c *Client) subscribe(ctx context.Context, kind string, opts SubscribeOptio
 		handler: handler,
 		opts:    opts,
 		readCtx: context.WithoutCancel(ctx),
-		queue:   make(chan *redis.Message, opts.BufferSize),
+		queue:   make(chan queued, opts.BufferSize),
 		done:    make(chan struct{}),
 	}
 	if kind == "psubscribe" {
@@ -402,6 +404,7 @@ func (c *Client) subscribe(ctx context.Context, kind string, opts SubscribeOptio
 	}
 	s.ps = ps
 
+	c.shared.tel.subs.add(s)
 	s.wg.Add(1 + opts.Concurrency)
 	go s.read(backlog)
 	for range opts.Concurrency {
@@ -641,10 +644,11 @@ func isServerError(err error) bool {
 // enqueue puts m in the buffer, applying the overflow policy. It reports
 // false when the subscription closed first.
 func (s *Subscription) enqueue(m *redis.Message) bool {
+	q := s.c.shared.tel.stamp(m)
 	if s.opts.Overflow == DropOldest {
 		for {
 			select {
-			case s.queue <- m:
+			case s.queue <- q:
 				return true
 			default:
 			}
@@ -656,14 +660,14 @@ func (s *Subscription) enqueue(m *redis.Message) bool {
 		}
 	}
 	select {
-	case s.queue <- m:
+	case s.queue <- q:
 		return true
 	default:
 	}
 	s.idle.Store(true) // not reading: silence says nothing about the connection
 	defer s.idle.Store(false)
 	select {
-	case s.queue <- m:
+	case s.queue <- q:
 		return true
 	case <-s.done:
 		s.dropped.Add(1)
@@ -675,12 +679,13 @@ func (s *Subscription) enqueue(m *redis.Message) bool {
 // the buffer; after Close it counts what is left as dropped.
 func (s *Subscription) dispatch() {
 	defer s.wg.Done()
-	for m := range s.queue {
+	for q := range s.queue {
 		if s.closing.Load() {
 			s.dropped.Add(1)
 			continue
 		}
-		s.deliver(m)
+		s.noteLag(q)
+		s.deliver(q.m)
 	}
 }
 
@@ -786,6 +791,7 @@ func (s *Subscription) Close() error {
 		finished := make(chan struct{})
 		go func() {
 			s.wg.Wait()
+			s.c.shared.tel.subs.retire(s)
 			close(finished)
 		}()
 		t := time.NewTimer(s.opts.CloseTimeout)

@@ -414,10 +414,11 @@ func isBypass(ctx context.Context) bool { return ctx.Value(bypassKey{}) != nil }
 type resilienceHook struct {
 	policy  RetryPolicy
 	breaker *breaker
+	retries *retryCounters
 }
 
-func newResilienceHook(p RetryPolicy, b *breaker) redis.Hook {
-	return &resilienceHook{policy: p, breaker: b}
+func newResilienceHook(p RetryPolicy, b *breaker, retries *retryCounters) redis.Hook {
+	return &resilienceHook{policy: p, breaker: b, retries: retries}
 }
 
 // DialHook marks dial failures: the command was never sent, so even a
@@ -588,6 +589,7 @@ func (h *resilienceHook) run(ctx context.Context, attempt func() error, mayRepea
 		if err == nil || i >= n || !IsRetryable(err) || !mayRepeat(err) {
 			return err
 		}
+		h.retries.count(err)
 		if serr := sleepCtx(ctx, h.policy.Backoff(i)); serr != nil {
 			return fmt.Errorf("%w (gave up retrying after %d attempts; last error: %w)", serr, i, err)
 		}

@@ -1,0 +1,297 @@
+package redisclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"regexp"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const attrNS = "redisclient.namespace"
+
+// TestCacheMetricsByNamespace: the cache-aside counters are reported per
+// namespace, while CacheStats keeps the totals of the pool.
+func TestCacheMetricsByNamespace(t *testing.T) {
+	k := newTelemetryKit(t)
+	c, _ := newMiniredisClient(t, k.with(Options{}))
+	models := c.Namespace("models")
+	ctx := testCtx(t)
+	load := func(v int) func(context.Context) (int, error) {
+		return func(context.Context) (int, error) { return v, nil }
+	}
+	for range 3 {
+		_, err := GetOrSet(ctx, c, "a", 0, load(1))
+		require.NoError(t, err)
+	}
+	_, err := GetOrSet(ctx, models, "a", 0, load(2))
+	require.NoError(t, err)
+	_, err = GetOrSet(ctx, models, "b", 0, func(context.Context) (int, error) { return 0, errors.New("db down") })
+	require.Error(t, err)
+
+	m := k.collect(t)
+	for _, tc := range []struct {
+		name string
+		ns   string
+		want float64
+	}{
+		{"redisclient.cache.hits", "trading", 2},
+		{"redisclient.cache.misses", "trading", 1},
+		{"redisclient.cache.loads", "trading", 1},
+		{"redisclient.cache.hits", "trading:models", 0},
+		{"redisclient.cache.misses", "trading:models", 2},
+		{"redisclient.cache.loads", "trading:models", 2},
+		{"redisclient.cache.load_errors", "trading:models", 1},
+		{"redisclient.cache.load_errors", "trading", 0},
+		{"redisclient.cache.redis_errors", "trading", 0},
+	} {
+		assert.Equal(t, tc.want, m.sum(tc.name, attrNS, tc.ns), "%s{%s}", tc.name, tc.ns)
+	}
+	assert.Equal(t, CacheStats{Hits: 2, Misses: 3, Loads: 3, LoadErrors: 1}, c.CacheStats())
+	assert.Equal(t, c.CacheStats(), models.CacheStats(), "every view reports the pool's totals")
+}
+
+func TestNamespaceStatsBounded(t *testing.T) {
+	var r namespaceStats
+	for i := range maxNamespaceStats + 10 {
+		r.get(fmt.Sprintf("ns%d", i)).hits.Add(1)
+	}
+	r.get("ns0").hits.Add(1)
+	var names []string
+	r.each(func(ns string, s CacheStats) { names = append(names, ns) })
+	assert.Len(t, names, maxNamespaceStats+1)
+	assert.Contains(t, names, otherNamespace)
+	assert.Equal(t, uint64(maxNamespaceStats+11), r.total().Hits)
+}
+
+// TestFailOpenRedisErrorsMetric: GetOrSet on a Redis that is down returns
+// the loaded value and reports both failed cache operations.
+func TestFailOpenRedisErrorsMetric(t *testing.T) {
+	k := newTelemetryKit(t)
+	c, mr := newMiniredisClient(t, k.with(Options{Retry: RetryPolicy{Attempts: 1}, Breaker: BreakerOptions{Threshold: -1}}))
+	mr.Close()
+	v, err := GetOrSet(testCtx(t), c, "k", 0, func(context.Context) (string, error) { return "loaded", nil })
+	require.NoError(t, err)
+	assert.Equal(t, "loaded", v)
+	m := k.collect(t)
+	assert.Equal(t, 2.0, m.sum("redisclient.cache.redis_errors", attrNS, "trading"), "the read and the write")
+	assert.Equal(t, 1.0, m.sum("redisclient.cache.loads", attrNS, "trading"))
+}
+
+// TestRetriesByReason: every retry is counted under the error that caused
+// it, and nothing is counted for calls that succeed.
+func TestRetriesByReason(t *testing.T) {
+	k := newTelemetryKit(t)
+	c, mr := newMiniredisClient(t, k.with(Options{Retry: RetryPolicy{Attempts: 3, MinBackoff: -1}}))
+	ctx := testCtx(t)
+	require.NoError(t, c.Set(ctx, "k", "v", 0))
+	m := k.collect(t)
+	require.Len(t, m["redisclient.retries"], int(numRetryReasons), "every reason is reported, zeros included")
+	assert.Zero(t, m.sum("redisclient.retries"))
+
+	mr.SetError("LOADING Redis is loading the dataset in memory")
+	var s string
+	require.Error(t, c.Get(ctx, "k", &s))
+	mr.SetError("")
+	m = k.collect(t)
+	assert.Equal(t, 2.0, m.sum("redisclient.retries", "redisclient.retry.reason", "loading"))
+	assert.Equal(t, 2.0, m.sum("redisclient.retries"))
+
+	mr.Close()
+	require.Error(t, c.Get(ctx, "k", &s))
+	m = k.collect(t)
+	assert.Equal(t, 2.0, m.sum("redisclient.retries", "redisclient.retry.reason", "dial"))
+}
+
+func TestClassifyRetry(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{&dialError{err: errors.New("connection refused")}, "dial"},
+		{fmt.Errorf("get: %w", redis.ErrPoolTimeout), "pool_timeout"},
+		{&net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}, "timeout"},
+		{io.ErrUnexpectedEOF, "network"},
+		{replyErr("READONLY You can't write against a read only replica."), "readonly"},
+		{replyErr("TRYAGAIN Multiple keys request during rehashing of slot"), "tryagain"},
+		{replyErr("MASTERDOWN Link with MASTER is down"), "masterdown"},
+		{replyErr("CLUSTERDOWN The cluster is down"), "clusterdown"},
+		{replyErr("NOREPLICAS Not enough good replicas to write."), "noreplicas"},
+		{replyErr("ERR max number of clients reached"), "max_clients"},
+		{replyErr("LOADING Redis is loading the dataset in memory"), "loading"},
+		{replyErr("ERR something new"), "other"},
+	} {
+		assert.Equal(t, tc.want, classifyRetry(tc.err).String(), "%v", tc.err)
+	}
+}
+
+// TestBreakerStateMetric: the gauge follows the breaker.
+func TestBreakerStateMetric(t *testing.T) {
+	k := newTelemetryKit(t)
+	c, mr := newMiniredisClient(t, k.with(Options{Retry: RetryPolicy{Attempts: 1}, Breaker: BreakerOptions{Threshold: 2, Cooldown: time.Hour}}))
+	ctx := testCtx(t)
+	require.NoError(t, c.Ping(ctx))
+	assert.Equal(t, 0.0, k.collect(t).sum("redisclient.breaker.state"))
+	mr.Close()
+	for c.BreakerState() != BreakerOpen {
+		_ = c.Ping(ctx)
+	}
+	assert.Equal(t, float64(BreakerOpen), k.collect(t).sum("redisclient.breaker.state"))
+}
+
+// TestPoolMetrics: the pool's counters, from go-redis's PoolStats.
+func TestPoolMetrics(t *testing.T) {
+	k := newTelemetryKit(t)
+	c, _ := newMiniredisClient(t, k.with(Options{}))
+	ctx := testCtx(t)
+	for range 5 {
+		require.NoError(t, c.Ping(ctx))
+	}
+	m := k.collect(t)
+	ps := c.Redis().PoolStats()
+	assert.Equal(t, float64(ps.Hits), m.sum("redisclient.pool.hits"))
+	assert.Equal(t, float64(ps.Misses), m.sum("redisclient.pool.misses"))
+	assert.Equal(t, float64(ps.IdleConns), m.sum("redisclient.pool.connections", "redisclient.pool.state", "idle"))
+	assert.Positive(t, m.sum("redisclient.pool.hits"))
+	assert.Equal(t, 1.0, m.sum("redisclient.pool.connections"))
+	for _, name := range []string{"redisclient.pool.timeouts", "redisclient.pool.waits", "redisclient.pool.pending", "redisclient.pool.wait_time"} {
+		assert.True(t, m.has(name), name)
+	}
+}
+
+// TestPubSubMetrics: received, delivered, dropped and handler errors per
+// namespace; counts of a closed subscription stay in the totals.
+func TestPubSubMetrics(t *testing.T) {
+	k := newTelemetryKit(t)
+	c, _ := newMiniredisClient(t, k.with(Options{}))
+	ctx := testCtx(t)
+	events := c.Namespace("events")
+
+	handler := func(_ context.Context, m Message) error {
+		if string(m.Payload) == "bad" {
+			return errors.New("cannot handle")
+		}
+		return nil
+	}
+	sub, err := events.SubscribeWith(ctx, SubscribeOptions{OnError: func(error) {}}, handler, "ticks")
+	require.NoError(t, err)
+	for _, p := range []string{"ok", "bad", "ok", "bad", "ok"} {
+		_, err := events.Publish(ctx, "ticks", p)
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool { return sub.Stats().Delivered == 5 }, 10*time.Second, 5*time.Millisecond)
+	m := k.collect(t)
+	for name, want := range map[string]float64{
+		"redisclient.pubsub.subscriptions":  1,
+		"redisclient.pubsub.received":       5,
+		"redisclient.pubsub.delivered":      5,
+		"redisclient.pubsub.handler_errors": 2,
+		"redisclient.pubsub.dropped":        0,
+		"redisclient.pubsub.pending":        0,
+	} {
+		assert.Equal(t, want, m.sum(name, attrNS, "trading:events"), name)
+	}
+
+	// A handler that holds the only buffer slot: DropOldest drops.
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	slow := func(ctx context.Context, _ Message) error {
+		select {
+		case started <- struct{}{}:
+		default:
+		}
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil
+	}
+	dropping, err := c.SubscribeWith(ctx, SubscribeOptions{BufferSize: 1, Overflow: DropOldest}, slow, "burst")
+	require.NoError(t, err)
+	_, err = c.Publish(ctx, "burst", 0)
+	require.NoError(t, err)
+	<-started
+	for i := range 10 {
+		_, err := c.Publish(ctx, "burst", i+1)
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool { return dropping.Stats().Received == 11 }, 10*time.Second, 5*time.Millisecond)
+	close(release)
+	require.NoError(t, dropping.Close())
+	require.NoError(t, sub.Close())
+
+	m = k.collect(t)
+	st := dropping.Stats()
+	assert.Positive(t, st.Dropped)
+	assert.Equal(t, float64(st.Dropped), m.sum("redisclient.pubsub.dropped", attrNS, "trading"))
+	assert.Equal(t, 11.0, m.sum("redisclient.pubsub.received", attrNS, "trading"))
+	assert.Equal(t, float64(st.Delivered), m.sum("redisclient.pubsub.delivered", attrNS, "trading"))
+	assert.Equal(t, 5.0, m.sum("redisclient.pubsub.received", attrNS, "trading:events"), "closed subscriptions keep counting")
+	assert.Equal(t, 2.0, m.sum("redisclient.pubsub.handler_errors", attrNS, "trading:events"))
+	assert.Equal(t, 0.0, m.sum("redisclient.pubsub.subscriptions"))
+}
+
+// TestPubSubHandlerLag: once a reader collects, the time messages wait for
+// a busy handler is measured: summed, and the longest since the last
+// collection.
+func TestPubSubHandlerLag(t *testing.T) {
+	k := newTelemetryKit(t)
+	c, _ := newMiniredisClient(t, k.with(Options{}))
+	ctx := testCtx(t)
+	const pause = 30 * time.Millisecond
+	sub, err := c.Subscribe(ctx, func(context.Context, Message) error {
+		time.Sleep(pause)
+		return nil
+	}, "slow")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sub.Close() })
+
+	_, err = c.Publish(ctx, "slow", "before any collection")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return sub.Stats().Delivered == 1 }, 10*time.Second, time.Millisecond)
+	m := k.collect(t) // from now on lag is measured
+	assert.Zero(t, m.sum("redisclient.pubsub.handler.lag"), "not measured before a reader asked")
+
+	for range 3 {
+		_, err := c.Publish(ctx, "slow", "x")
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool { return sub.Stats().Delivered == 4 }, 10*time.Second, time.Millisecond)
+	m = k.collect(t)
+	// The second message waits for the first handler call, the third for two.
+	assert.GreaterOrEqual(t, m.sum("redisclient.pubsub.handler.lag", attrNS, "trading"), (3 * pause).Seconds())
+	assert.GreaterOrEqual(t, m.sum("redisclient.pubsub.handler.lag.max", attrNS, "trading"), (2 * pause).Seconds())
+	m = k.collect(t)
+	assert.Zero(t, m.sum("redisclient.pubsub.handler.lag.max", attrNS, "trading"), "the maximum restarts at each collection")
+	assert.GreaterOrEqual(t, m.sum("redisclient.pubsub.handler.lag", attrNS, "trading"), (3 * pause).Seconds())
+}
+
+// TestInstrumentsDocumented: the README's instrument table lists exactly the
+// redisclient.* instruments the client reports.
+func TestInstrumentsDocumented(t *testing.T) {
+	k := newTelemetryKit(t)
+	c, _ := newMiniredisClient(t, k.with(Options{}))
+	ctx := testCtx(t)
+	sub, err := c.Subscribe(ctx, func(context.Context, Message) error { return nil }, "x")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sub.Close() })
+	emitted := k.collect(t).names("redisclient.")
+
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	var documented []string
+	for _, m := range regexp.MustCompile("(?m)^\\| `(redisclient\\.[a-z_.]+)` \\|").FindAllSubmatch(readme, -1) {
+		documented = append(documented, string(m[1]))
+	}
+	sort.Strings(documented)
+	assert.Equal(t, emitted, documented)
+}
