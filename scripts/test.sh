@@ -5,7 +5,8 @@
 # anything), starts throwaway Redis servers
 # (standalone, 3-master cluster, sentinel) on free loopback ports, checks
 # formatting, vets, runs `go test -race` with the integration tests required,
-# builds the bench module, and stops the servers even when a step fails.
+# tests the examples/metrics module (its own go.mod), builds the bench module,
+# and stops the servers even when a step fails.
 #
 #   scripts/test.sh [go test flags...]     e.g. scripts/test.sh -run Cluster -v
 set -euo pipefail
@@ -37,6 +38,11 @@ fi
 
 echo "== go vet"
 go vet ./...
+
+if [[ -f examples/metrics/go.mod ]]; then
+	echo "== examples/metrics module (vet and race tests)"
+	(cd examples/metrics && go vet ./... && go test -race -count=1 ./...)
+fi
 
 if [[ -f bench/go.mod ]]; then
 	echo "== bench module (vet and build)"
