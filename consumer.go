@@ -81,8 +81,8 @@ type ConsumeOptions struct {
 	// order.
 	Concurrency int
 	// BatchSize is how many messages one read takes from Redis (XREADGROUP
-	// COUNT). The next batch is read once the last message of the current
-	// one has been handed to a handler, so at most BatchSize + Concurrency
+	// COUNT). The next batch is read once a handler has taken the last
+	// message of the current one, so at most BatchSize + Concurrency
 	// messages are in the consumer's hands at any time. 0 means
 	// DefaultConsumeBatchSize (10).
 	BatchSize int
@@ -209,7 +209,9 @@ type Consumer struct {
 	ctx      context.Context // handlers'
 	cancel   context.CancelFunc
 
-	work    chan *delivery // unbuffered: the reader reads ahead one batch at most
+	work    chan *delivery // holds one batch; the next is read once it is empty
+	queued  atomic.Int64   // messages in work, not yet taken by a worker
+	drained chan struct{}  // signalled when a worker takes the last queued one
 	acks    chan *delivery
 	done    chan struct{} // closed by Close
 	closing atomic.Bool
@@ -239,7 +241,19 @@ type delivery struct {
 	id         string
 	values     map[string]any
 	deliveries int64
-	got        time.Time // when the reply that delivered it to us arrived
+	got        time.Time    // when the reply that delivered it arrived; later only the worker writes it
+	taken      atomic.Bool  // a worker has it
+	renewed    atomic.Int64 // when the reader last renewed it (UnixNano), 0: never
+	lost       atomic.Bool  // another consumer took it over while it waited
+}
+
+// since returns when d last became ours in Redis: delivered, renewed while
+// it waited, or claimed again for a retry.
+func (d *delivery) since() time.Time {
+	if r := d.renewed.Load(); r > d.got.UnixNano() {
+		return time.Unix(0, r)
+	}
+	return d.got
 }
 
 // Consume joins the consumer group group of the stream as consumer and
@@ -309,7 +323,8 @@ func (s *Stream) Consume(ctx context.Context, group, consumer string,
 		handler:  h,
 		opts:     opts,
 		readCtx:  context.WithoutCancel(ctx),
-		work:     make(chan *delivery),
+		work:     make(chan *delivery, opts.BatchSize),
+		drained:  make(chan struct{}, 1),
 		acks:     make(chan *delivery, opts.BatchSize+opts.Concurrency),
 		done:     make(chan struct{}),
 		inFlight: make(map[string]struct{}),
@@ -553,40 +568,46 @@ func (c *Consumer) handOver(msgs []redis.XMessage, got time.Time, counts map[str
 		}
 		ds = append(ds, &delivery{id: m.ID, values: m.Values, deliveries: n, got: got})
 	}
+	// The queue holds a whole batch, so handing over costs no goroutine
+	// switch per message; the next read waits until it is empty.
+	c.queued.Add(int64(len(ds)))
+	for _, d := range ds {
+		c.work <- d
+	}
 	var renew *time.Timer
-	for i := 0; i < len(ds); {
-		select {
-		case c.work <- ds[i]:
-			i++
-			continue
-		default:
-		}
-		// The handlers are busy (slow, or retrying with Concurrency 1):
-		// keep the waiting messages ours while they wait.
+	since := got // when the waiting messages last became ours
+	for c.queued.Load() > 0 {
 		if renew == nil {
+			// The handlers are busy (slow, or retrying with Concurrency
+			// 1): keep the waiting messages ours while they wait.
 			renew = time.NewTimer(c.opts.MinIdle / 2)
 			defer renew.Stop()
 		}
 		select {
-		case c.work <- ds[i]:
-			i++
+		case <-c.drained:
 		case <-renew.C:
-			ds = append(ds[:i], c.renew(ds[i:])...)
+			var waiting []*delivery
+			for _, d := range ds {
+				if !d.taken.Load() {
+					waiting = append(waiting, d)
+				}
+			}
+			since = c.renew(waiting, since)
 			renew.Reset(c.opts.MinIdle / 2)
 		case <-c.done:
-			for _, rest := range ds[i:] {
-				c.release(rest)
-			}
-			return
+			return // the workers release what is left in the queue
 		}
 	}
 }
 
 // renew restarts the idle time of messages that wait for a handler, so the
 // group does not take them over from a live consumer (XCLAIM JUSTID, which
-// does not count a delivery). It returns those still ours; one another
-// consumer took over meanwhile is released.
-func (c *Consumer) renew(ds []*delivery) []*delivery {
+// does not count a delivery). A message another consumer took over
+// meanwhile is marked lost; the worker that takes it releases it unhandled.
+func (c *Consumer) renew(ds []*delivery, since time.Time) time.Time {
+	if len(ds) == 0 {
+		return since
+	}
 	ctx, cancel := c.callCtx(0)
 	defer cancel()
 	ids := make([]string, len(ds))
@@ -596,28 +617,26 @@ func (c *Consumer) renew(ds []*delivery) []*delivery {
 	// Claim only what nobody took since we got it, as claimAgain does.
 	claimed, err := c.s.c.shared.rdb.XClaimJustID(ctx, &redis.XClaimArgs{
 		Stream: c.key, Group: c.group, Consumer: c.name,
-		MinIdle: time.Since(ds[0].got).Truncate(time.Millisecond), Messages: ids,
+		MinIdle: time.Since(since).Truncate(time.Millisecond), Messages: ids,
 	}).Result()
 	if err != nil {
 		c.s.c.shared.log.Warn("redisclient: stream consumer could not renew waiting messages",
 			"stream", c.key, "group", c.group, "count", len(ids), "error", err)
-		return ds
+		return since
 	}
 	ours := make(map[string]bool, len(claimed))
 	for _, id := range claimed {
 		ours[id] = true
 	}
 	now := time.Now()
-	kept := ds[:0]
 	for _, d := range ds {
-		if !ours[d.id] {
-			c.release(d)
-			continue
+		if ours[d.id] {
+			d.renewed.Store(now.UnixNano())
+		} else {
+			d.lost.Store(true)
 		}
-		d.got = now
-		kept = append(kept, d)
 	}
-	return kept
+	return now
 }
 
 // ackDeleted acknowledges a pending ID whose entry no longer exists.
@@ -646,6 +665,17 @@ func (c *Consumer) done1(d *delivery) {
 func (c *Consumer) workLoop() {
 	defer c.loops.Done()
 	for d := range c.work {
+		d.taken.Store(true)
+		if c.queued.Add(-1) == 0 {
+			select {
+			case c.drained <- struct{}{}:
+			default:
+			}
+		}
+		if c.closing.Load() || d.lost.Load() {
+			c.release(d) // stays pending for the group
+			continue
+		}
 		c.process(d)
 	}
 }
@@ -702,7 +732,7 @@ func (c *Consumer) claimAgain(d *delivery) bool {
 	defer cancel()
 	msgs, err := c.s.c.shared.rdb.XClaim(ctx, &redis.XClaimArgs{
 		Stream: c.key, Group: c.group, Consumer: c.name,
-		MinIdle: time.Since(d.got).Truncate(time.Millisecond), Messages: []string{d.id},
+		MinIdle: time.Since(d.since()).Truncate(time.Millisecond), Messages: []string{d.id},
 	}).Result()
 	if err != nil {
 		c.s.c.shared.log.Warn("redisclient: stream retry could not claim the message; it stays pending",

@@ -172,9 +172,9 @@ func (m StreamMessage) Decode(dest any) error {
 func newStreamMessage(s *Stream, id string, values map[string]any, deliveries int64) StreamMessage {
 	m := StreamMessage{ID: id, Stream: s.name, Deliveries: deliveries, key: s.key, ser: s.c.ser}
 	for f, v := range values {
-		str := fmt.Sprint(v) // go-redis returns every field value as a string
-		if sv, ok := v.(string); ok {
-			str = sv
+		str, ok := v.(string) // go-redis returns every field value as a string
+		if !ok {
+			str = fmt.Sprint(v)
 		}
 		if f == StreamDataField {
 			m.Payload = []byte(str)

@@ -17,6 +17,8 @@ BENCHES=(
 	"Batch 30x"
 	"Stampede 300x"
 	"PubSub 20000x"
+	"StreamAdd 20000x"
+	"StreamConsume 30000x"
 	"Overhead 500ms"
 	"HashInput 500ms"
 )

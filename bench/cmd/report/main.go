@@ -2,7 +2,7 @@
 // RESULTS.md: one table per benchmark group with time/op, allocs/op and the
 // ratio to the group's base implementation (raw go-redis, or
 // json.Marshal+sha256 for HashInput), then a check of the targets of issues
-// 3 and 9.
+// 3, 9 and 18.
 //
 // Usage:
 //
@@ -354,7 +354,7 @@ func maxMetric(raw io.Reader, prefix, unit string) (float64, bool, error) {
 	return best, found, sc.Err()
 }
 
-// checkTargets evaluates the targets of issues 3 and 9 on the groups
+// checkTargets evaluates the targets of issues 3, 9 and 18 on the groups
 // present. stampedeMax is the largest max-loads of the library in any run,
 // or -1 when unknown.
 func checkTargets(groups map[string]*group, stampedeMax float64) []check {
@@ -449,6 +449,25 @@ func checkTargets(groups map[string]*group, stampedeMax float64) []check {
 			out = append(out, c)
 		}
 	}
+	// Streams (issue 18): throughput at least 0.9× a hand-written go-redis
+	// loop, that is time per op at most 1/0.9 of it.
+	perRow("StreamAdd", "lib", "goredis", "stream Add lib ≥ 0.9× goredis XADD throughput",
+		func(r, _, _ float64) bool { return r <= 1/0.9 },
+		func(r, a, ba float64) string {
+			return fmt.Sprintf("%.2f× throughput (%.2f× time), %+g allocs/op", 1/r, r, math.Round(a-ba))
+		})
+	if g := groups["StreamConsume"]; g != nil {
+		for _, row := range g.rows {
+			l, r := g.get(row, "lib", "msgs/s"), g.get(row, "goredis", "msgs/s")
+			c := check{target: "stream consume+ack lib ≥ 0.9× goredis XREADGROUP+XACK throughput", row: "StreamConsume/" + row}
+			if l.have && r.have && r.val > 0 {
+				c.known, c.ok = true, l.val/r.val >= 0.9
+				c.noise = noisy(g.get(row, "lib", "sec/op"))
+				c.measured = fmt.Sprintf("%.2f× (%s vs %s msgs/s)", l.val/r.val, fmtNum(l.val), fmtNum(r.val))
+			}
+			out = append(out, c)
+		}
+	}
 	perRow("HashInput", "lib", "jsonsha256", "HashInput ≤ 0.5× json.Marshal+sha256 time, ≤ 2 allocs/op",
 		func(r, a, _ float64) bool { return r <= 0.5 && a <= 2 },
 		func(r, a, _ float64) string { return fmt.Sprintf("%.2f× time, %s allocs/op", r, fmtNum(a)) })
@@ -464,7 +483,7 @@ func writeTargets(w io.Writer, checks []check) {
 }
 
 // order is the order of the groups in the report.
-var order = []string{"GetString", "SetString", "Prediction", "Overhead", "Batch", "Stampede", "PubSub", "HashInput"}
+var order = []string{"GetString", "SetString", "Prediction", "Overhead", "Batch", "Stampede", "PubSub", "StreamAdd", "StreamConsume", "HashInput"}
 
 func main() {
 	raw := flag.String("raw", "", "raw `file` of benchmark output, for the stampede's largest max-loads")

@@ -89,3 +89,50 @@ func TestReport(t *testing.T) {
 		t.Errorf("group order wrong:\n%s", out.String())
 	}
 }
+
+// set records one measurement in g, as parse would.
+func set(g *group, row, impl, unit string, val float64, vs string) {
+	g.rows = appendNew(g.rows, row)
+	g.impls = appendNew(g.impls, impl)
+	g.units = appendNew(g.units, unit)
+	if g.data[row] == nil {
+		g.data[row] = map[string]map[string]cell{}
+	}
+	if g.data[row][impl] == nil {
+		g.data[row][impl] = map[string]cell{}
+	}
+	g.data[row][impl][unit] = cell{val: val, vs: vs, have: true}
+}
+
+func TestStreamTargets(t *testing.T) {
+	add, consume := newGroup("StreamAdd"), newGroup("StreamConsume")
+	for _, m := range []struct {
+		row                string
+		rawTime, libTime   float64
+		rawAllocs, libAlls float64
+	}{{"conc=seq", 100e-6, 105e-6, 9, 12}, {"conc=p8", 20e-6, 25e-6, 9, 12}} {
+		set(add, m.row, "goredis", "sec/op", m.rawTime, "")
+		set(add, m.row, "lib", "sec/op", m.libTime, "+5%")
+		set(add, m.row, "goredis", "allocs/op", m.rawAllocs, "")
+		set(add, m.row, "lib", "allocs/op", m.libAlls, "")
+	}
+	set(consume, "batch=10", "goredis", "msgs/s", 10000, "")
+	set(consume, "batch=10", "lib", "msgs/s", 9500, "")
+	set(consume, "batch=100", "goredis", "msgs/s", 50000, "")
+	set(consume, "batch=100", "lib", "msgs/s", 40000, "")
+	checks := checkTargets(map[string]*group{"StreamAdd": add, "StreamConsume": consume}, -1)
+	want := map[string]bool{
+		"StreamAdd/conc=seq":      true,  // 0.95× throughput
+		"StreamAdd/conc=p8":       false, // 0.80×
+		"StreamConsume/batch=10":  true,  // 0.95×
+		"StreamConsume/batch=100": false, // 0.80×
+	}
+	if len(checks) != len(want) {
+		t.Fatalf("got %d checks, want %d: %+v", len(checks), len(want), checks)
+	}
+	for _, c := range checks {
+		if !c.known || c.ok != want[c.row] {
+			t.Errorf("%s: ok=%v known=%v (%s), want ok=%v", c.row, c.ok, c.known, c.measured, want[c.row])
+		}
+	}
+}
