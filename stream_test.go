@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1041,4 +1042,80 @@ func TestConsumeKeepsWaitingMessages(t *testing.T) {
 		assert.Equal(t, []int{0}, handled["b"], "only the stuck message is taken over")
 		assert.EqualValues(t, 1, b.Stats().Reclaimed)
 	})
+}
+
+// TestConsumeBoundsInFlight: with slow handlers a consumer holds at most
+// BatchSize + Concurrency messages, and runs Concurrency handlers at once.
+func TestConsumeBoundsInFlight(t *testing.T) {
+	backends(t, Options{}, func(t *testing.T, c *Client) {
+		ctx := testCtx(t)
+		s := c.Stream("orders")
+		for i := range 100 {
+			_, err := s.Add(ctx, i)
+			require.NoError(t, err)
+		}
+		const batch, conc = 4, 3
+		release := make(chan struct{})
+		var running, maxRunning atomic.Int64
+		cs := consume(t, s, "g", "w", ConsumeOptions{BatchSize: batch, Concurrency: conc}, func(ctx context.Context, m StreamMessage) error {
+			n := running.Add(1)
+			defer running.Add(-1)
+			for {
+				m := maxRunning.Load()
+				if n <= m || maxRunning.CompareAndSwap(m, n) {
+					break
+				}
+			}
+			<-release
+			return nil
+		})
+		require.Eventually(t, func() bool { return running.Load() == conc }, streamWait, time.Millisecond)
+		// Give the reader time to read more than it may.
+		require.Never(t, func() bool {
+			return cs.Stats().Pending > batch+conc || groupPending(t, c, s, "g") > batch+conc
+		}, 300*time.Millisecond, 10*time.Millisecond)
+		// 3 running, 1 queued: the next read waits until the queue is empty.
+		assert.EqualValues(t, batch, cs.Stats().Pending)
+		close(release)
+		require.Eventually(t, func() bool { return cs.Stats().Acked == 100 }, streamWait, 5*time.Millisecond)
+		assert.EqualValues(t, conc, maxRunning.Load())
+	})
+}
+
+// TestConsumeRetryBackoff: retries wait RetryDelay, doubling, capped by
+// MaxRetryDelay and by MinIdle/2.
+func TestConsumeRetryBackoff(t *testing.T) {
+	c, _ := newMiniredisClient(t, Options{})
+	ctx := testCtx(t)
+	s := c.Stream("orders")
+	_, err := s.Add(ctx, "x")
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var at []time.Time
+	cs := consume(t, s, "g", "w", ConsumeOptions{RetryDelay: 40 * time.Millisecond, OnError: func(error) {}}, func(context.Context, StreamMessage) error {
+		mu.Lock()
+		defer mu.Unlock()
+		at = append(at, time.Now())
+		if len(at) < 4 {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	require.Eventually(t, func() bool { return cs.Stats().Acked == 1 }, streamWait, 5*time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	for i, want := range []time.Duration{40 * time.Millisecond, 80 * time.Millisecond, 160 * time.Millisecond} {
+		assert.GreaterOrEqual(t, at[i+1].Sub(at[i]), want, "pause %d", i+1)
+	}
+
+	o := ConsumeOptions{RetryDelay: 100 * time.Millisecond, MaxRetryDelay: time.Second, MinIdle: time.Minute}.withDefaults()
+	cons := &Consumer{opts: o}
+	assert.Equal(t, 100*time.Millisecond, cons.retryDelay(1))
+	assert.Equal(t, 800*time.Millisecond, cons.retryDelay(4))
+	assert.Equal(t, time.Second, cons.retryDelay(5), "MaxRetryDelay")
+	assert.Equal(t, time.Second, cons.retryDelay(100), "no overflow")
+	cons.opts.MinIdle = 500 * time.Millisecond
+	assert.Equal(t, 250*time.Millisecond, cons.retryDelay(5), "at most MinIdle/2")
+	cons.opts.RetryDelay = -1
+	assert.Zero(t, cons.retryDelay(3))
 }
