@@ -463,8 +463,11 @@ func (c *Consumer) takeOwn() (more bool, err error) {
 		Stream: c.key, Group: c.group, Start: start, End: "+",
 		Count: int64(c.opts.BatchSize), Consumer: c.name,
 	}).Result()
-	if err != nil || len(pend) == 0 {
-		return false, err
+	if err != nil {
+		return true, err // try again after the pause
+	}
+	if len(pend) == 0 {
+		return false, nil
 	}
 	counts := make(map[string]int64, len(pend))
 	ids := make([]string, len(pend))
