@@ -9,7 +9,7 @@ ROOT=$(cd "$BENCH_DIR/.." && pwd)
 
 # Top-level benchmarks in the order they run, each with its -benchtime:
 # a fixed iteration count for the network benchmarks keeps the whole run
-# bounded (about 6 minutes at COUNT=6 on 2 busy cores), time for the CPU-only ones.
+# bounded (about 8 minutes at COUNT=6 on 2 busy cores), time for the CPU-only ones.
 BENCHES=(
 	"GetString 6000x"
 	"SetString 6000x"
@@ -49,7 +49,7 @@ Environment:
                    shared machine; default: unchanged)
 
 Examples:
-  ./$PROG                                  # the full suite, about 6 minutes
+  ./$PROG                                  # the full suite, about 8 minutes
   COUNT=1 BENCHTIME=200x ./$PROG           # a smoke run
   BENCH=HashInput COUNT=3 OUT=/tmp/r.md ./$PROG
 
