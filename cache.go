@@ -107,6 +107,8 @@ func getOrSet[T any](ctx context.Context, c *Client, op, k string, ttl time.Dura
 		return r.Val.(T), nil
 	case <-ctx.Done():
 		return zero, opErr(op, k, ctx.Err())
+	case <-sh.loads.abandoned:
+		return zero, opErr(op, k, ErrClosed)
 	}
 }
 
@@ -128,6 +130,9 @@ func loadAndStore[T any](callerCtx context.Context, c *Client, k string, ttl tim
 	v, err := tracedLoad(ctx, c, load)
 	if err != nil {
 		c.note(ctx, cacheLoadError)
+		if sh.loads.ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			err = &closedError{cause: err} // Close cancelled it
+		}
 		return nil, err
 	}
 	if err := c.setFull(ctx, "getorset", k, v, ttl); err != nil {
@@ -148,18 +153,19 @@ func callLoad[T any](ctx context.Context, load func(context.Context) (T, error))
 }
 
 // loadTracker lets Close cancel and wait for detached loads, so none outlives
-// the client.
+// the client unless it ignores its context past Options.CloseTimeout.
 type loadTracker struct {
-	ctx    context.Context
-	cancel context.CancelFunc
-	mu     sync.Mutex
-	closed bool
-	wg     sync.WaitGroup
+	ctx       context.Context
+	cancel    context.CancelFunc
+	abandoned chan struct{} // closed when Close stops waiting for loads
+	mu        sync.Mutex
+	closed    bool
+	wg        sync.WaitGroup
 }
 
 func newLoadTracker() *loadTracker {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &loadTracker{ctx: ctx, cancel: cancel}
+	return &loadTracker{ctx: ctx, cancel: cancel, abandoned: make(chan struct{})}
 }
 
 func (t *loadTracker) begin() bool {
@@ -174,11 +180,28 @@ func (t *loadTracker) begin() bool {
 
 func (t *loadTracker) end() { t.wg.Done() }
 
-// close cancels running loads and waits for them to return.
-func (t *loadTracker) close() {
+// close cancels running loads and waits up to timeout for them to return.
+// A load that outlasts it is abandoned: its callers get ErrClosed at once,
+// and its goroutine ends when the load returns; the value it returns is
+// not cached, as the pool is closed by then. close then returns an error
+// wrapping context.DeadlineExceeded.
+func (t *loadTracker) close(timeout time.Duration) error {
 	t.mu.Lock()
 	t.closed = true
 	t.mu.Unlock()
 	t.cancel()
-	t.wg.Wait()
+	done := make(chan struct{})
+	go func() {
+		t.wg.Wait()
+		close(done)
+	}()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-done:
+		return nil
+	case <-timer.C:
+		close(t.abandoned)
+		return fmt.Errorf("%w: a GetOrSet load is still running %v after it was cancelled", context.DeadlineExceeded, timeout)
+	}
 }

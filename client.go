@@ -7,6 +7,7 @@ import (
 	"iter"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,7 +69,9 @@ func New(opts Options) (*Client, error) {
 	}
 	sh.rdb = redis.NewUniversalClient(o.universal())
 	sh.breaker = newBreaker(o.Breaker, sh.rdb)
+	sh.rdb.AddHook(closedHook{sh}) // outermost: failures that Close caused read as ErrClosed
 	sh.rdb.AddHook(newResilienceHook(o.Retry, sh.breaker, &sh.retries))
+	sh.rdb.AddHook(newSizeGuard(sh.rdb)) // inside: its ErrTooLarge ends the retries
 	if cc, ok := sh.rdb.(*redis.ClusterClient); ok {
 		cc.OnNewNode(func(node *redis.Client) { node.AddHook(sentGuardHook{}) })
 	}
@@ -148,7 +151,15 @@ func SetDefault(c *Client) {
 }
 
 // Close closes the subscriptions, the stream consumers and the connection
-// pool shared by every view of this client. It is idempotent; calls made after it return ErrClosed.
+// pool shared by every view of this client. It is idempotent; calls made
+// after it, and calls it overtakes, fail with an error wrapping ErrClosed.
+//
+// Running GetOrSet loads get their context cancelled; Close waits for them
+// up to Options.CloseTimeout (and for subscription handlers up to their
+// CloseTimeout, at the same time). A load that ignores its context and
+// outlasts the timeout is abandoned: its callers get ErrClosed, its result
+// is not cached, its goroutine ends when it returns, and Close returns an
+// error wrapping context.DeadlineExceeded.
 func (c *Client) Close() error {
 	if c.err != nil && c.shared.rdb == nil {
 		return nil
@@ -156,10 +167,13 @@ func (c *Client) Close() error {
 	sh := c.shared
 	sh.closeOnce.Do(func() {
 		sh.closed.Store(true)
+		var loadsErr error
+		var wg sync.WaitGroup
+		wg.Go(func() { loadsErr = opErr("close", "", sh.loads.close(sh.opts.CloseTimeout)) })
 		sh.subs.closeAll()
 		sh.consumers.closeAll()
-		sh.loads.close()
-		sh.closeErr = sh.rdb.Close()
+		wg.Wait()
+		sh.closeErr = errors.Join(loadsErr, sh.rdb.Close())
 		sh.breaker.close()
 		sh.tel.close()
 	})
@@ -477,6 +491,13 @@ func (c *Client) mgetFull(ctx context.Context, full []string) []rawValue {
 
 // MSet stores every value in one pipelined round trip, each with the given
 // TTL (as for Set). It works across cluster slots.
+//
+// A batch is not atomic: when some writes fail, the others still happen.
+// The error is then a *BatchError listing the keys written (Done) and the
+// keys that failed with their cause (Failed); a failed key was not written,
+// or, when the connection broke after it was sent, may have been. An
+// invalid key or value fails the whole call before anything is sent. Use
+// MSetAtomic for all or nothing.
 func (c *Client) MSet(ctx context.Context, values map[string]any, ttl time.Duration) error {
 	if err := c.usable("mset", c.ns); err != nil {
 		return err
@@ -486,38 +507,110 @@ func (c *Client) MSet(ctx context.Context, values map[string]any, ttl time.Durat
 
 // setMany encodes values and writes them under the full keys fullKey gives,
 // in one pipeline of SETs, so the keys may live in different cluster slots.
-// Each key gets its own expiry, as jitter may differ.
+// Each key gets its own expiry, as jitter may differ. Partial failure is a
+// *BatchError keyed by the caller's keys.
 func (c *Client) setMany(ctx context.Context, op string, values map[string]any, ttl time.Duration,
 	fullKey func(string) (string, error)) error {
 	if len(values) == 0 {
 		return nil
 	}
-	keys := make([]string, 0, len(values))
-	vals := make([]any, 0, len(values))
-	for key, value := range values {
-		k, err := fullKey(key)
-		if err != nil {
-			return err
-		}
-		v, err := encodeValue(c.ser, value)
-		if err != nil {
-			return opErr(op, k, err)
-		}
-		keys = append(keys, k)
-		vals = append(vals, v)
+	batch, err := c.encodeBatch(op, values, ttl, fullKey)
+	if err != nil {
+		return err
 	}
-	where := fmt.Sprintf("%s (%d keys)", keys[0], len(keys))
-	if _, err := c.expiry(ttl); err != nil {
-		return opErr(op, where, err)
-	}
-	_, err := c.shared.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, k := range keys {
+	cmds := make([]*redis.StatusCmd, len(batch.full))
+	_, err = c.shared.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range batch.full {
 			exp, _ := c.expiry(ttl)
-			p.Set(ctx, k, vals[i], exp)
+			cmds[i] = p.Set(ctx, k, batch.vals[i], exp)
 		}
 		return nil
 	})
-	return opErr(op, where, err)
+	if err == nil {
+		return nil
+	}
+	be := &BatchError{Op: op, Failed: make(map[string]error)}
+	for i, cmd := range cmds {
+		if cerr := cmd.Err(); cerr != nil {
+			be.Failed[batch.keys[i]] = asClosed(cerr)
+		} else {
+			be.Done = append(be.Done, batch.keys[i])
+		}
+	}
+	if len(be.Failed) == 0 { // the pipeline failed, yet no command says why
+		return opErr(op, batch.where, err)
+	}
+	slices.Sort(be.Done)
+	return be
+}
+
+// encodedBatch is a validated, encoded batch of writes.
+type encodedBatch struct {
+	keys  []string // the caller's keys
+	full  []string // the Redis keys
+	vals  []any    // encoded values
+	where string   // names the batch in errors
+}
+
+func (c *Client) encodeBatch(op string, values map[string]any, ttl time.Duration,
+	fullKey func(string) (string, error)) (encodedBatch, error) {
+	b := encodedBatch{
+		keys: make([]string, 0, len(values)),
+		full: make([]string, 0, len(values)),
+		vals: make([]any, 0, len(values)),
+	}
+	for key, value := range values {
+		k, err := fullKey(key)
+		if err != nil {
+			return b, err
+		}
+		v, err := encodeValue(c.ser, value)
+		if err != nil {
+			return b, opErr(op, k, err)
+		}
+		b.keys = append(b.keys, key)
+		b.full = append(b.full, k)
+		b.vals = append(b.vals, v)
+	}
+	b.where = fmt.Sprintf("%s (%d keys)", b.full[0], len(b.full))
+	if _, err := c.expiry(ttl); err != nil {
+		return b, opErr(op, b.where, err)
+	}
+	return b, nil
+}
+
+// MSetAtomic stores every value, each with the given TTL (as for Set), in
+// one MULTI/EXEC transaction: all of them or, on error, none. On Redis
+// Cluster the keys must share one hash slot (see HashTag); keys in different
+// slots fail with an error wrapping ErrCrossSlot before anything is sent.
+// When the connection breaks after EXEC was sent, the outcome is unknown and
+// the error says so. It is never retried once it may have reached Redis.
+func (c *Client) MSetAtomic(ctx context.Context, values map[string]any, ttl time.Duration) error {
+	const op = "mset atomic"
+	if err := c.usable(op, c.ns); err != nil || len(values) == 0 {
+		return err
+	}
+	batch, err := c.encodeBatch(op, values, ttl, func(key string) (string, error) { return c.key(op, key) })
+	if err != nil {
+		return err
+	}
+	if c.isCluster() {
+		slot := KeySlot(batch.full[0])
+		for _, k := range batch.full[1:] {
+			if s := KeySlot(k); s != slot {
+				return opErr(op, batch.where, fmt.Errorf("%w: %s is in slot %d, %s in slot %d; give the keys one hash tag (HashTag)",
+					ErrCrossSlot, batch.full[0], slot, k, s))
+			}
+		}
+	}
+	_, err = c.shared.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range batch.full {
+			exp, _ := c.expiry(ttl)
+			p.Set(ctx, k, batch.vals[i], exp)
+		}
+		return nil
+	})
+	return opErr(op, batch.where, err)
 }
 
 // scanBatch is the COUNT hint of SCAN and the size of an UNLINK pipeline.

@@ -49,11 +49,13 @@
 //
 // Errors are *Error values naming the operation and the full key, wrapping
 // the cause: use errors.Is with ErrNotFound, ErrClosed, ErrInvalidKey,
-// ErrUnsupportedFormat, ErrUnavailable and ErrInvalidOptions. They never
-// contain a password. A batch that failed for some keys only returns a
-// *BatchError naming them, and a call that visits every master of a cluster
-// (Scan, FlushNamespace, InvalidateModel, Ping) a *ClusterError naming the
-// masters it could not finish on; use errors.As for the detail.
+// ErrUnsupportedFormat, ErrUnavailable, ErrInvalidOptions, ErrTooLarge and
+// ErrCrossSlot. They never contain a password. A batch that failed for some
+// keys only (MSet, CacheModelPredictions) returns a *BatchError naming them;
+// batches are not atomic (MSetAtomic is). A call that visits every master of
+// a cluster (Scan, FlushNamespace, InvalidateModel, Ping) returns a
+// *ClusterError naming the masters it could not finish on; use errors.As for
+// the detail.
 //
 // # Escape hatch
 //

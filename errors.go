@@ -27,6 +27,13 @@ var (
 	// ErrInvalidOptions is wrapped by every configuration error from New and
 	// OptionsFromEnv.
 	ErrInvalidOptions = errors.New("redisclient: invalid options")
+	// ErrTooLarge is returned for a command with an argument (a key or a
+	// value) above the server's proto-max-bulk-len. It fails alone: it is
+	// not retried and does not count against the circuit breaker.
+	ErrTooLarge = errors.New("redisclient: request too large")
+	// ErrCrossSlot is returned by MSetAtomic on Redis Cluster when its keys
+	// live in different hash slots, which one transaction cannot span.
+	ErrCrossSlot = errors.New("redisclient: keys in different cluster slots")
 )
 
 // Error describes a failed operation: which command, on which key, and why.
@@ -61,7 +68,7 @@ func opErr(op, key string, err error) error {
 	if err == nil {
 		return nil
 	}
-	return &Error{Op: op, Key: key, Err: err}
+	return &Error{Op: op, Key: key, Err: asClosed(err)}
 }
 
 // BatchError reports a batch (MSet, MGet, the batch prediction calls) that

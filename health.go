@@ -184,6 +184,13 @@ func (c *Client) Health(ctx context.Context) HealthReport {
 	}
 	r.ResponseTimeMS = millis(r.Latency)
 	r.Consumers = sh.consumers.health()
+	if !r.Connected && sh.closed.Load() {
+		// Close overtook the check: say that, not how the socket died.
+		r.Error = opErr("health", "", ErrClosed).Error()
+		r.Problems = []string{"client is closed"}
+		r.Status = StatusUnhealthy
+		return r
+	}
 	r.judge()
 	return r
 }

@@ -111,6 +111,12 @@ type Options struct {
 	// value means the defaults documented on SubscribeOptions.
 	PubSub SubscribeOptions
 
+	// CloseTimeout bounds how long Close waits for GetOrSet and
+	// GetOrComputePrediction loads still running, after cancelling their
+	// context. 0 means DefaultCloseTimeout (5 s); a negative value is an
+	// error. Subscriptions have their own, PubSub.CloseTimeout.
+	CloseTimeout time.Duration
+
 	// Logger receives warnings such as a cache write that failed open. nil
 	// discards them.
 	Logger *slog.Logger
@@ -204,6 +210,12 @@ func (o Options) withDefaults() (Options, error) {
 	case o.DefaultTTL == NoExpiry:
 	case o.DefaultTTL < time.Millisecond:
 		return o, optionsError("DefaultTTL %v: must be at least 1ms, or NoExpiry", o.DefaultTTL)
+	}
+	switch {
+	case o.CloseTimeout == 0:
+		o.CloseTimeout = DefaultCloseTimeout
+	case o.CloseTimeout < 0:
+		return o, optionsError("CloseTimeout %v: must not be negative", o.CloseTimeout)
 	}
 	if o.TTLJitter < 0 || o.TTLJitter >= 1 {
 		return o, optionsError("TTLJitter %v: must be in [0, 1)", o.TTLJitter)

@@ -224,13 +224,14 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // NOREPLICAS, max number of clients reached). It is false for nil, misses
 // (ErrNotFound, redis.Nil), other server replies (WRONGTYPE, OOM, syntax
 // errors, NOSCRIPT, ...), a cancelled context, a bare context deadline,
-// ErrUnavailable (the breaker is open: retrying at once cannot help) and a
-// closed client.
+// ErrUnavailable (the breaker is open: retrying at once cannot help),
+// ErrTooLarge and a closed client.
 func IsRetryable(err error) bool {
 	switch {
 	case err == nil,
 		errors.Is(err, context.Canceled),
 		errors.Is(err, ErrUnavailable),
+		errors.Is(err, ErrTooLarge),
 		errors.Is(err, ErrClosed),
 		errors.Is(err, redis.ErrClosed),
 		errors.Is(err, ErrNotFound),
@@ -280,7 +281,7 @@ func transientReply(msg string) bool {
 // connection closed mid-reply. Server replies, misses and bare context
 // errors are not.
 func isConnFailure(err error) bool {
-	if err == nil {
+	if err == nil || errors.Is(err, ErrTooLarge) { // the server closed on purpose
 		return false
 	}
 	if _, ok := replyError(err); ok {
