@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -495,9 +496,10 @@ func (c *Client) mgetFull(ctx context.Context, full []string) []rawValue {
 // A batch is not atomic: when some writes fail, the others still happen.
 // The error is then a *BatchError listing the keys written (Done) and the
 // keys that failed with their cause (Failed); a failed key was not written,
-// or, when the connection broke after it was sent, may have been. An
-// invalid key or value fails the whole call before anything is sent. Use
-// MSetAtomic for all or nothing.
+// or, when the connection broke after it was sent, may have been. When every
+// key failed for one reason (Redis down) the error is the call's plain
+// *Error, as for Set. An invalid key or value fails the whole call before
+// anything is sent. Use MSetAtomic for all or nothing.
 func (c *Client) MSet(ctx context.Context, values map[string]any, ttl time.Duration) error {
 	if err := c.usable("mset", c.ns); err != nil {
 		return err
@@ -508,40 +510,39 @@ func (c *Client) MSet(ctx context.Context, values map[string]any, ttl time.Durat
 // setMany encodes values and writes them under the full keys fullKey gives,
 // in one pipeline of SETs, so the keys may live in different cluster slots.
 // Each key gets its own expiry, as jitter may differ. Partial failure is a
-// *BatchError keyed by the caller's keys.
+// *BatchError keyed by the caller's keys, as for the batch reads.
 func (c *Client) setMany(ctx context.Context, op string, values map[string]any, ttl time.Duration,
 	fullKey func(string) (string, error)) error {
 	if len(values) == 0 {
 		return nil
 	}
-	batch, err := c.encodeBatch(op, values, ttl, fullKey)
+	enc, err := c.encodeBatch(op, values, ttl, fullKey)
 	if err != nil {
 		return err
 	}
-	cmds := make([]*redis.StatusCmd, len(batch.full))
+	cmds := make([]*redis.StatusCmd, len(enc.full))
 	_, err = c.shared.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, k := range batch.full {
+		for i, k := range enc.full {
 			exp, _ := c.expiry(ttl)
-			cmds[i] = p.Set(ctx, k, batch.vals[i], exp)
+			cmds[i] = p.Set(ctx, k, enc.vals[i], exp)
 		}
 		return nil
 	})
 	if err == nil {
 		return nil
 	}
-	be := &BatchError{Op: op, Failed: make(map[string]error)}
+	var b batch
 	for i, cmd := range cmds {
 		if cerr := cmd.Err(); cerr != nil {
-			be.Failed[batch.keys[i]] = asClosed(cerr)
+			b.fail(enc.keys[i], asClosed(cerr))
 		} else {
-			be.Done = append(be.Done, batch.keys[i])
+			b.done(enc.keys[i])
 		}
 	}
-	if len(be.Failed) == 0 { // the pipeline failed, yet no command says why
-		return opErr(op, batch.where, err)
+	if berr := b.err(op, enc.full); berr != nil {
+		return berr
 	}
-	slices.Sort(be.Done)
-	return be
+	return opErr(op, enc.where, err) // the pipeline failed, yet no command says why
 }
 
 // encodedBatch is a validated, encoded batch of writes.
@@ -559,7 +560,8 @@ func (c *Client) encodeBatch(op string, values map[string]any, ttl time.Duration
 		full: make([]string, 0, len(values)),
 		vals: make([]any, 0, len(values)),
 	}
-	for key, value := range values {
+	for _, key := range slices.Sorted(maps.Keys(values)) { // sorted: Done and errors come out in a stable order
+		value := values[key]
 		k, err := fullKey(key)
 		if err != nil {
 			return b, err

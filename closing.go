@@ -32,20 +32,18 @@ func asClosed(err error) error {
 	return err
 }
 
-// closedHook is the outermost hook: it fails calls made after Close at once,
-// and marks as ErrClosed any failure of a call that Close overtook (a
-// connection closed under it, retries that then met the closed pool or the
-// breaker). Server replies keep their meaning.
+// closedHook is the outermost hook: it marks as ErrClosed any failure of a
+// call that Close overtook (a connection closed under it, retries that then
+// met the closed pool or the breaker). Server replies keep their meaning.
+// It lets commands through while Close runs: consumers still acknowledge
+// what their handlers finished before the pool closes. Calls made after
+// Close fail before reaching it (Client.usable).
 type closedHook struct{ sh *shared }
 
 func (h closedHook) DialHook(next redis.DialHook) redis.DialHook { return next }
 
 func (h closedHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		if h.sh.closed.Load() {
-			cmd.SetErr(ErrClosed)
-			return ErrClosed
-		}
 		err := next(ctx, cmd)
 		if err != nil && h.sh.closed.Load() && closedFailure(err) {
 			err = &closedError{cause: err}
@@ -57,12 +55,6 @@ func (h closedHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 
 func (h closedHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if h.sh.closed.Load() {
-			for _, cmd := range cmds {
-				cmd.SetErr(ErrClosed)
-			}
-			return ErrClosed
-		}
 		err := next(ctx, cmds)
 		if err != nil && h.sh.closed.Load() {
 			for _, cmd := range cmds {

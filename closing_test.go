@@ -44,6 +44,8 @@ func closeRaceOps(c *Client) []func(context.Context) error {
 		func(ctx context.Context) error { return ignoreB(c.ZAdd(ctx, "z", 1, "x")) },
 		func(ctx context.Context) error { return c.ZRange(ctx, "z", 0, -1, false, new([]string)) },
 		func(ctx context.Context) error { return ignoreN(c.Publish(ctx, "ch", "msg")) },
+		func(ctx context.Context) error { _, err := c.Stream("st").Add(ctx, "msg"); return err },
+		func(ctx context.Context) error { return ignoreN(c.Stream("st").Len(ctx)) },
 		func(ctx context.Context) error {
 			sub, err := c.Subscribe(ctx, func(context.Context, Message) error { return nil }, "ch")
 			if err == nil {
