@@ -165,3 +165,16 @@ func BenchmarkSizeGuardPipeline(b *testing.B) {
 		_ = hook(ctx, cmds)
 	}
 }
+
+// BenchmarkSizeGuardCommand is the guard's and the closed hook's cost on one
+// small command (a GET), without the network.
+func BenchmarkSizeGuardCommand(b *testing.B) {
+	ctx := context.Background()
+	cmd := redis.NewStringCmd(ctx, "get", "trading:quote:AAPL")
+	noop := func(context.Context, redis.Cmder) error { return nil }
+	hook := closedHook{&shared{}}.ProcessHook(newSizeGuard(nil).ProcessHook(noop))
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = hook(ctx, cmd)
+	}
+}
