@@ -127,6 +127,9 @@ func (g *sizeGuard) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 		// lowered since it was learnt.
 		var after error
 		for _, cmd := range bigSent {
+			if cerr := cmd.Err(); cerr == nil || !closedBySize(cerr) {
+				continue // it went through, or failed for its own reason
+			}
 			if terr := g.checkAfterClose(ctx, largestArg(cmd), cmd.Err()); terr != nil {
 				cmd.SetErr(terr)
 				after = terr
