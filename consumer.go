@@ -337,6 +337,7 @@ func (s *Stream) Consume(ctx context.Context, group, consumer string,
 		cs.cancel()
 		return nil, opErr("consume", key, err)
 	}
+	s.c.shared.tel.consumers.add(cs)
 	cs.loops.Add(1 + opts.Concurrency)
 	go cs.read()
 	for range opts.Concurrency {
@@ -923,6 +924,7 @@ func (c *Consumer) Close() error {
 			c.loops.Wait()
 			close(c.acks)
 			c.acker.Wait()
+			c.s.c.shared.tel.consumers.retire(c)
 			c.cancel()
 			close(finished)
 		}()

@@ -3,13 +3,8 @@ package redisclient
 import (
 	"context"
 	"errors"
-	"net"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 )
@@ -20,6 +15,8 @@ const (
 	attrRetryReason  = attribute.Key("redisclient.retry.reason")
 	attrPoolState    = attribute.Key("redisclient.pool.state")
 	attrBreakerState = attribute.Key("redisclient.breaker.state")
+	attrStream       = attribute.Key("redisclient.stream")
+	attrStreamGroup  = attribute.Key("redisclient.stream.group")
 )
 
 // registerInstruments registers the library's instruments, all observable:
@@ -64,6 +61,17 @@ func (t *telemetry) registerInstruments(sh *shared) error {
 		subsPanics     = counter("redisclient.pubsub.panics", "{panic}", "Panics of handlers and OnReconnect callbacks")
 		subsReconnects = counter("redisclient.pubsub.reconnects", "{reconnect}", "Subscriptions re-established after a lost connection")
 		subsPending    = gauge("redisclient.pubsub.pending", "{message}", "Messages buffered, waiting for a handler")
+
+		consumersLive = gauge("redisclient.stream.consumers", "{consumer}", "Running stream consumers")
+		streamDeliv   = counter("redisclient.stream.delivered", "{message}", "Stream messages consumers took from Redis, reclaimed ones included")
+		streamAcked   = counter("redisclient.stream.acked", "{message}", "Stream messages acknowledged after their handler succeeded")
+		streamRetried = counter("redisclient.stream.retried", "{retry}", "Handler runs repeated after a failure")
+		streamDead    = counter("redisclient.stream.dead_lettered", "{message}", "Stream messages moved to the dead-letter stream")
+		streamReclaim = counter("redisclient.stream.reclaimed", "{message}", "Stream messages taken over from another consumer after MinIdle")
+		streamLeft    = counter("redisclient.stream.left_pending", "{message}", "Stream messages given up without an acknowledgement, for the group to reclaim")
+		streamErrors  = counter("redisclient.stream.handler_errors", "{error}", "Stream handler runs that returned an error")
+		streamPanics  = counter("redisclient.stream.panics", "{panic}", "Stream handler runs that panicked")
+		streamPending = gauge("redisclient.stream.pending", "{message}", "Stream messages in consumers' hands now")
 	)
 	poolWaitTime, err := m.Float64ObservableCounter("redisclient.pool.wait_time", metric.WithUnit("s"),
 		metric.WithDescription("Time callers spent waiting for a connection"))
@@ -126,6 +134,20 @@ func (t *telemetry) registerInstruments(sh *shared) error {
 			o.ObserveFloat64(lagTotal, time.Duration(s.lagTotal).Seconds(), a)
 			o.ObserveFloat64(lagMax, time.Duration(s.lagMax).Seconds(), a)
 		})
+
+		t.consumers.each(func(k consumerKey, s consumerTotals) {
+			a := metric.WithAttributeSet(attribute.NewSet(attrNamespace.String(k.ns), attrStream.String(k.stream), attrStreamGroup.String(k.group)))
+			o.ObserveInt64(consumersLive, int64(s.live), a)
+			o.ObserveInt64(streamDeliv, int64(s.Delivered), a)
+			o.ObserveInt64(streamAcked, int64(s.Acked), a)
+			o.ObserveInt64(streamRetried, int64(s.Retried), a)
+			o.ObserveInt64(streamDead, int64(s.DeadLettered), a)
+			o.ObserveInt64(streamReclaim, int64(s.Reclaimed), a)
+			o.ObserveInt64(streamLeft, int64(s.LeftPending), a)
+			o.ObserveInt64(streamErrors, int64(s.HandlerErrors), a)
+			o.ObserveInt64(streamPanics, int64(s.Panics), a)
+			o.ObserveInt64(streamPending, s.Pending, a)
+		})
 		return nil
 	},
 		hits, misses, loads, loadErrors, redisErrors,
@@ -133,279 +155,7 @@ func (t *telemetry) registerInstruments(sh *shared) error {
 		retries, breakerState,
 		subsLive, subsReceived, subsDelivered, subsDropped, subsErrors, subsPanics, subsReconnects, subsPending,
 		lagTotal, lagMax,
+		consumersLive, streamDeliv, streamAcked, streamRetried, streamDead, streamReclaim, streamLeft, streamErrors, streamPanics, streamPending,
 	)
 	return err
-}
-
-// maxNamespaceStats bounds the namespaces counted apart, so a service that
-// makes views with per-request names cannot grow the metrics without end;
-// further namespaces share the counters of otherNamespace.
-const (
-	maxNamespaceStats = 256
-	otherNamespace    = "(other)"
-)
-
-// namespaceStats holds the cache-aside counters of each namespace that has
-// a view. A view points at its namespace's counters, so counting costs what
-// it did with one set per pool.
-type namespaceStats struct {
-	mu   sync.Mutex
-	byNS map[string]*cacheCounters
-	ns   []string // in order of creation
-}
-
-// get returns the counters of namespace ns, creating them on first use.
-func (r *namespaceStats) get(ns string) *cacheCounters {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if c, ok := r.byNS[ns]; ok {
-		return c
-	}
-	if len(r.ns) >= maxNamespaceStats {
-		ns = otherNamespace
-		if c, ok := r.byNS[ns]; ok {
-			return c
-		}
-	}
-	if r.byNS == nil {
-		r.byNS = make(map[string]*cacheCounters)
-	}
-	c := new(cacheCounters)
-	r.byNS[ns] = c
-	r.ns = append(r.ns, ns)
-	return c
-}
-
-// each calls fn with the counters of every namespace.
-func (r *namespaceStats) each(fn func(ns string, s CacheStats)) {
-	r.mu.Lock()
-	names := r.ns
-	counters := make([]*cacheCounters, len(names))
-	for i, ns := range names {
-		counters[i] = r.byNS[ns]
-	}
-	r.mu.Unlock()
-	for i, ns := range names {
-		fn(ns, counters[i].snapshot())
-	}
-}
-
-// total sums the counters of every namespace.
-func (r *namespaceStats) total() CacheStats {
-	var t CacheStats
-	r.each(func(_ string, s CacheStats) {
-		t.Hits += s.Hits
-		t.Misses += s.Misses
-		t.Loads += s.Loads
-		t.LoadErrors += s.LoadErrors
-		t.RedisErrors += s.RedisErrors
-	})
-	return t
-}
-
-func (c *cacheCounters) snapshot() CacheStats {
-	return CacheStats{
-		Hits:        c.hits.Load(),
-		Misses:      c.misses.Load(),
-		Loads:       c.loads.Load(),
-		LoadErrors:  c.loadErrors.Load(),
-		RedisErrors: c.redisErrors.Load(),
-	}
-}
-
-// retryReason classifies the error that made the client try a command again.
-type retryReason int
-
-const (
-	retryDial retryReason = iota
-	retryPoolTimeout
-	retryTimeout
-	retryNetwork
-	retryLoading
-	retryReadonly
-	retryTryAgain
-	retryMasterDown
-	retryClusterDown
-	retryNoReplicas
-	retryMaxClients
-	retryOther
-	numRetryReasons
-)
-
-var retryReasonNames = [numRetryReasons]string{
-	"dial", "pool_timeout", "timeout", "network",
-	"loading", "readonly", "tryagain", "masterdown", "clusterdown", "noreplicas", "max_clients",
-	"other",
-}
-
-func (r retryReason) String() string { return retryReasonNames[r] }
-
-// replyReasons names the transient server replies IsRetryable accepts.
-var replyReasons = []struct {
-	prefix string
-	reason retryReason
-}{
-	{"LOADING ", retryLoading},
-	{"READONLY ", retryReadonly},
-	{"TRYAGAIN ", retryTryAgain},
-	{"MASTERDOWN ", retryMasterDown},
-	{"CLUSTERDOWN ", retryClusterDown},
-	{"NOREPLICAS ", retryNoReplicas},
-	{"ERR max number of clients reached", retryMaxClients},
-}
-
-// retryCounters counts retries by reason. The zero value is ready.
-type retryCounters [numRetryReasons]atomic.Uint64
-
-// count records one retry after err. It runs only when a command is about
-// to be tried again, never on the success path.
-func (r *retryCounters) count(err error) {
-	if r != nil {
-		r[classifyRetry(err)].Add(1)
-	}
-}
-
-func classifyRetry(err error) retryReason {
-	if msg, ok := replyError(err); ok {
-		for _, rr := range replyReasons {
-			if strings.HasPrefix(msg, rr.prefix) {
-				return rr.reason
-			}
-		}
-		return retryOther
-	}
-	if errors.Is(err, redis.ErrPoolTimeout) || errors.Is(err, redis.ErrPoolExhausted) {
-		return retryPoolTimeout
-	}
-	if neverSent(err) {
-		return retryDial
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return retryTimeout
-	}
-	if isConnFailure(err) {
-		return retryNetwork
-	}
-	return retryOther
-}
-
-// subscriptionMetrics keeps the live subscriptions of a pool and the final
-// counts of closed ones, by namespace, so the pub/sub counters never go
-// down when a subscription closes.
-type subscriptionMetrics struct {
-	mu      sync.Mutex
-	live    map[*Subscription]struct{}
-	retired map[string]*subscriptionTotals
-}
-
-// subscriptionTotals sums the stats of the subscriptions of one namespace.
-type subscriptionTotals struct {
-	SubscriptionStats
-	live     int
-	lagTotal uint64 // nanoseconds
-	lagMax   int64  // nanoseconds, since the previous collection
-}
-
-func (t *subscriptionTotals) add(s *Subscription, swapMax bool) {
-	st := s.Stats()
-	t.Received += st.Received
-	t.Delivered += st.Delivered
-	t.Dropped += st.Dropped
-	t.HandlerErrors += st.HandlerErrors
-	t.Panics += st.Panics
-	t.Reconnects += st.Reconnects
-	t.lagTotal += s.lagTotal.Load()
-	if swapMax {
-		t.Pending += st.Pending
-		t.live++
-		t.lagMax = max(t.lagMax, s.lagMax.Swap(0))
-	}
-}
-
-// add registers a subscription that is about to start.
-func (m *subscriptionMetrics) add(s *Subscription) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.live == nil {
-		m.live = make(map[*Subscription]struct{})
-	}
-	m.live[s] = struct{}{}
-}
-
-// retire moves a subscription whose goroutines have all returned into the
-// totals of its namespace.
-func (m *subscriptionMetrics) retire(s *Subscription) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.live[s]; !ok {
-		return
-	}
-	delete(m.live, s)
-	if m.retired == nil {
-		m.retired = make(map[string]*subscriptionTotals)
-	}
-	t := m.retired[s.c.ns]
-	if t == nil {
-		t = new(subscriptionTotals)
-		m.retired[s.c.ns] = t
-	}
-	t.add(s, false)
-}
-
-// each calls fn with the totals of every namespace that has or had a
-// subscription.
-func (m *subscriptionMetrics) each(fn func(ns string, t subscriptionTotals)) {
-	m.mu.Lock()
-	byNS := make(map[string]*subscriptionTotals, len(m.retired))
-	for ns, t := range m.retired {
-		c := *t
-		byNS[ns] = &c
-	}
-	for s := range m.live {
-		t := byNS[s.c.ns]
-		if t == nil {
-			t = new(subscriptionTotals)
-			byNS[s.c.ns] = t
-		}
-		t.add(s, true)
-	}
-	m.mu.Unlock()
-	for ns, t := range byNS {
-		fn(ns, *t)
-	}
-}
-
-// queued is a message in a subscription's buffer, with the time it was read
-// when handler lag is measured (0 otherwise).
-type queued struct {
-	m  *redis.Message
-	at int64
-}
-
-// epoch is the origin of the monotonic timestamps of queued messages.
-var epoch = time.Now()
-
-// stamp wraps m for the buffer. It reads the clock only once a reader has
-// collected the instruments: until then nobody looks at the lag.
-func (t *telemetry) stamp(m *redis.Message) queued {
-	if t == nil || !t.collected.Load() {
-		return queued{m: m}
-	}
-	return queued{m: m, at: int64(time.Since(epoch)) + 1}
-}
-
-// noteLag records how long q waited in the buffer of s.
-func (s *Subscription) noteLag(q queued) {
-	if q.at == 0 {
-		return
-	}
-	lag := int64(time.Since(epoch)) + 1 - q.at
-	s.lagTotal.Add(uint64(lag))
-	for {
-		cur := s.lagMax.Load()
-		if lag <= cur || s.lagMax.CompareAndSwap(cur, lag) {
-			return
-		}
-	}
 }

@@ -284,6 +284,7 @@ func TestInstrumentsDocumented(t *testing.T) {
 	sub, err := c.Subscribe(ctx, func(context.Context, Message) error { return nil }, "x")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = sub.Close() })
+	consume(t, c.Stream("s"), "g", "w", ConsumeOptions{}, func(context.Context, StreamMessage) error { return nil })
 	emitted := k.collect(t).names("redisclient.")
 
 	readme, err := os.ReadFile("README.md")
@@ -294,4 +295,49 @@ func TestInstrumentsDocumented(t *testing.T) {
 	}
 	sort.Strings(documented)
 	assert.Equal(t, emitted, documented)
+}
+
+// TestStreamMetrics: consumer counters per namespace, stream and group; a
+// closed consumer's counts stay in the totals.
+func TestStreamMetrics(t *testing.T) {
+	k := newTelemetryKit(t)
+	c, _ := newMiniredisClient(t, k.with(Options{}))
+	ctx := testCtx(t)
+	s := c.Namespace("svc").Stream("orders")
+	for _, v := range []string{"ok1", "poison", "ok2"} {
+		_, err := s.Add(ctx, v)
+		require.NoError(t, err)
+	}
+	cs := consume(t, s, "billing", "w1", ConsumeOptions{MaxDeliveries: 2, OnError: func(error) {}}, func(_ context.Context, m StreamMessage) error {
+		if string(m.Payload) == "poison" {
+			return errors.New("cannot parse")
+		}
+		return nil
+	})
+	require.Eventually(t, func() bool {
+		st := cs.Stats()
+		return st.Acked == 2 && st.DeadLettered == 1
+	}, streamWait, 5*time.Millisecond)
+	attrs := []string{attrNS, "trading:svc", "redisclient.stream", "orders", "redisclient.stream.group", "billing"}
+	m := k.collect(t)
+	assert.Equal(t, 1.0, m.sum("redisclient.stream.consumers", attrs...))
+	require.NoError(t, cs.Close())
+
+	m = k.collect(t)
+	st := cs.Stats()
+	for name, want := range map[string]uint64{
+		"redisclient.stream.delivered":      st.Delivered,
+		"redisclient.stream.acked":          2,
+		"redisclient.stream.dead_lettered":  1,
+		"redisclient.stream.retried":        1,
+		"redisclient.stream.handler_errors": 2,
+		"redisclient.stream.reclaimed":      0,
+		"redisclient.stream.left_pending":   0,
+		"redisclient.stream.panics":         0,
+		"redisclient.stream.pending":        0,
+		"redisclient.stream.consumers":      0,
+	} {
+		assert.Equal(t, float64(want), m.sum(name, attrs...), name)
+	}
+	assert.Equal(t, 3.0, m.sum("redisclient.stream.delivered", attrs...))
 }

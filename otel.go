@@ -34,8 +34,8 @@ type telemetry struct {
 	// clock read on a hot path (pub/sub handler lag), so they are skipped.
 	collected atomic.Bool
 
-	retries retryCounters
-	subs    subscriptionMetrics
+	subs      retiring[*Subscription, string, subscriptionTotals]
+	consumers retiring[*Consumer, consumerKey, consumerTotals]
 }
 
 // newTelemetry wires OpenTelemetry into a freshly built pool: redisotel's
@@ -52,7 +52,7 @@ type telemetry struct {
 // whenever the application installs one.
 func newTelemetry(sh *shared) *telemetry {
 	o := &sh.opts
-	t := &telemetry{traceKeys: o.TraceKeys}
+	t := &telemetry{traceKeys: o.TraceKeys, subs: newSubscriptionMetrics(), consumers: newConsumerMetrics()}
 	mp := o.MeterProvider
 	if mp == nil {
 		mp = otel.GetMeterProvider()
