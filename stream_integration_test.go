@@ -49,7 +49,9 @@ func TestStreamSurvivesRestartWithAOF(t *testing.T) {
 
 	var mu sync.Mutex
 	seen := map[int]int{}
-	cs := consume(t, s, "g", "new", ConsumeOptions{MinIdle: 200 * time.Millisecond}, func(_ context.Context, m StreamMessage) error {
+	// MinIdle well above a handler's run on a loaded machine, so the
+	// consumer never reclaims what it is still working on.
+	cs := consume(t, s, "g", "new", ConsumeOptions{MinIdle: 2 * time.Second}, func(_ context.Context, m StreamMessage) error {
 		var v int
 		if err := m.Decode(&v); err != nil {
 			return err
@@ -80,13 +82,21 @@ func TestStreamSurvivesRestartWithAOF(t *testing.T) {
 			return err == nil
 		}, streamWait, 20*time.Millisecond)
 	}
-	require.Eventually(t, func() bool { return cs.Stats().Acked == n-40+20 }, streamWait, 10*time.Millisecond, "%+v", cs.Stats())
+	// At least once: an ack lost to the crash, or an Add retried after its
+	// reply was lost, may deliver a message twice; none may be missing.
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for i := n; i < n+20; i++ {
+			if seen[i] == 0 {
+				return false
+			}
+		}
+		p, err := rdb.XPending(ctx, s.Key(), "g").Result()
+		return err == nil && p.Count == 0
+	}, streamWait, 10*time.Millisecond, "%+v", cs.Stats())
 	require.NoError(t, cs.Close())
-	mu.Lock()
-	for i := n; i < n+20; i++ {
-		assert.Equal(t, 1, seen[i], "message %d", i)
-	}
-	mu.Unlock()
+	assert.GreaterOrEqual(t, cs.Stats().Acked, uint64(n-40+20))
 	assert.Zero(t, groupPending(t, c, s, "g"))
 }
 
