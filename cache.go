@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,7 +45,12 @@ func (c *Client) CacheStats() CacheStats {
 // GetOrSet fails open: when Redis cannot be read or written it still returns
 // the loaded value, and counts the failure in CacheStats.RedisErrors (and logs
 // it to Options.Logger). A cached value that cannot be decoded into T is
-// treated as a miss and overwritten.
+// treated as a miss and overwritten. A loaded value that cannot be stored at
+// all (a cycle, a channel) is an error.
+//
+// Waiters of one load each receive their own copy, decoded from the encoded
+// value, so they share no maps or slices; the caller whose load ran gets
+// the loaded value itself.
 func GetOrSet[T any](ctx context.Context, c *Client, key string, ttl time.Duration,
 	load func(context.Context) (T, error)) (T, error) {
 	k, err := c.key("getorset", key)
@@ -67,11 +71,11 @@ func getOrSet[T any](ctx context.Context, c *Client, op, k string, ttl time.Dura
 		return zero, opErr(op, k, err)
 	}
 	sh := c.shared
-	b, err := sh.rdb.Get(ctx, k).Bytes()
+	s, err := sh.rdb.Get(ctx, k).Result()
 	switch {
 	case err == nil:
 		var v T
-		derr := decodeValue(c.ser, b, &v)
+		derr := decodeString(c.ser, s, &v)
 		if derr == nil {
 			c.note(ctx, cacheHit)
 			return v, nil
@@ -87,24 +91,37 @@ func getOrSet[T any](ctx context.Context, c *Client, op, k string, ttl time.Dura
 		sh.log.WarnContext(ctx, "redisclient: cache read failed, loading without cache", "key", k, "error", err)
 	}
 
-	flightKey := k + "\x00" + reflect.TypeFor[T]().String()
-	ch := sh.flight.DoChan(flightKey, func() (any, error) {
+	// The flight carries the encoded value, never a typed one: callers of
+	// any type (two packages may both name theirs m.P) share it, and each
+	// decodes a copy of its own. The caller whose load ran keeps its value.
+	var loaded T
+	var ran bool
+	ch := sh.flight.DoChan(k, func() (any, error) {
 		// A caller that missed just after another flight stored the value
 		// must not load again: look once more inside the flight.
-		if b, err := sh.rdb.Get(ctx, k).Bytes(); err == nil {
+		if s, err := sh.rdb.Get(ctx, k).Result(); err == nil {
 			var v T
-			if decodeValue(c.ser, b, &v) == nil {
-				return v, nil
+			if decodeString(c.ser, s, &v) == nil {
+				return s, nil
 			}
 		}
-		return loadAndStore(ctx, c, k, ttl, load)
+		v, enc, err := loadAndStore(ctx, c, k, ttl, load)
+		loaded, ran = v, err == nil
+		return enc, err
 	})
 	select {
 	case r := <-ch:
 		if r.Err != nil {
 			return zero, opErr(op, k, r.Err)
 		}
-		return r.Val.(T), nil
+		if ran {
+			return loaded, nil
+		}
+		var v T
+		if err := decodeString(c.ser, r.Val.(string), &v); err != nil {
+			return zero, opErr(op, k, err)
+		}
+		return v, nil
 	case <-ctx.Done():
 		return zero, opErr(op, k, ctx.Err())
 	case <-sh.loads.abandoned:
@@ -112,13 +129,16 @@ func getOrSet[T any](ctx context.Context, c *Client, op, k string, ttl time.Dura
 	}
 }
 
-// loadAndStore runs one shared load and writes its result. It runs on
-// singleflight's goroutine; Close cancels its context and waits for it.
+// loadAndStore runs one shared load, encodes its result and writes it. It
+// runs on singleflight's goroutine; Close cancels its context and waits for
+// it. A value that cannot be encoded is an error for every waiter; a failed
+// write is not (fail-open).
 func loadAndStore[T any](callerCtx context.Context, c *Client, k string, ttl time.Duration,
-	load func(context.Context) (T, error)) (any, error) {
+	load func(context.Context) (T, error)) (T, string, error) {
+	var zero T
 	sh := c.shared
 	if !sh.loads.begin() {
-		return nil, ErrClosed
+		return zero, "", ErrClosed
 	}
 	defer sh.loads.end()
 	ctx, cancel := context.WithCancel(context.WithoutCancel(callerCtx))
@@ -133,13 +153,20 @@ func loadAndStore[T any](callerCtx context.Context, c *Client, k string, ttl tim
 		if sh.loads.ctx.Err() != nil && errors.Is(err, context.Canceled) {
 			err = &closedError{cause: err} // Close cancelled it
 		}
-		return nil, err
+		return zero, "", err
 	}
-	if err := c.setFull(ctx, "getorset", k, v, ttl); err != nil {
+	enc, err := encodeValue(c.ser, v)
+	if err != nil {
+		return zero, "", err
+	}
+	if err := c.write(ctx, "getorset", k, enc, ttl); err != nil {
 		c.note(ctx, cacheWriteError)
 		sh.log.WarnContext(ctx, "redisclient: cache write failed, returning the loaded value", "key", k, "error", err)
 	}
-	return v, nil
+	if b, ok := enc.([]byte); ok {
+		return v, string(b), nil
+	}
+	return v, enc.(string), nil
 }
 
 // callLoad calls load, turning a panic into an error.

@@ -223,15 +223,20 @@ func (c *Client) Set(ctx context.Context, key string, value any, ttl time.Durati
 
 // setFull is Set on a full, validated key.
 func (c *Client) setFull(ctx context.Context, op, k string, value any, ttl time.Duration) error {
-	exp, err := c.expiry(ttl)
-	if err != nil {
-		return opErr(op, k, err)
-	}
 	v, err := encodeValue(c.ser, value)
 	if err != nil {
 		return opErr(op, k, err)
 	}
-	return opErr(op, k, c.shared.rdb.Set(ctx, k, v, exp).Err())
+	return c.write(ctx, op, k, v, ttl)
+}
+
+// write stores a value encoded by encodeValue under a full key.
+func (c *Client) write(ctx context.Context, op, k string, enc any, ttl time.Duration) error {
+	exp, err := c.expiry(ttl)
+	if err != nil {
+		return opErr(op, k, err)
+	}
+	return opErr(op, k, c.shared.rdb.Set(ctx, k, enc, exp).Err())
 }
 
 // SetNX stores value only if key does not exist yet, and reports whether it

@@ -50,11 +50,11 @@ func (c *Client) HGet(ctx context.Context, key, field string, dest any) error {
 	if err != nil {
 		return err
 	}
-	b, err := c.shared.rdb.HGet(ctx, k, field).Bytes()
+	s, err := c.shared.rdb.HGet(ctx, k, field).Result()
 	if err != nil {
 		return opErr("hget", k, fieldErr(field, notFound(err)))
 	}
-	return opErr("hget", k, fieldErr(field, decodeValue(c.ser, b, dest)))
+	return opErr("hget", k, fieldErr(field, decodeString(c.ser, s, dest)))
 }
 
 func fieldErr(field string, err error) error {
@@ -158,11 +158,11 @@ func (c *Client) pop(ctx context.Context, op, key string, dest any,
 	if err != nil {
 		return err
 	}
-	b, err := cmd(c.shared.rdb, ctx, k).Bytes()
+	s, err := cmd(c.shared.rdb, ctx, k).Result()
 	if err != nil {
 		return opErr(op, k, notFound(err))
 	}
-	return opErr(op, k, decodeValue(c.ser, b, dest))
+	return opErr(op, k, decodeString(c.ser, s, dest))
 }
 
 // LRange decodes the elements start..stop (inclusive, negative from the end)
@@ -306,15 +306,23 @@ func (c *Client) ZRange(ctx context.Context, key string, start, stop int64, desc
 // ScoredMember is a sorted-set member with its score.
 type ScoredMember struct {
 	Score float64
-	raw   []byte
+	raw   string
+	key   string
 	ser   Serializer
 }
 
-// Raw returns the member as stored.
-func (m ScoredMember) Raw() []byte { return m.raw }
+// Raw returns a copy of the member as stored.
+func (m ScoredMember) Raw() []byte { return []byte(m.raw) }
 
-// Decode decodes the member into dest, like Client.Get.
-func (m ScoredMember) Decode(dest any) error { return decodeValue(m.ser, m.raw, dest) }
+// Decode decodes the member into dest, like Client.Get; errors name the
+// sorted set's key.
+func (m ScoredMember) Decode(dest any) error {
+	ser := m.ser
+	if ser == nil {
+		ser = MsgpackSerializer{}
+	}
+	return opErr("decode member", m.key, decodeString(ser, m.raw, dest))
+}
 
 // ZRangeWithScores returns the members ranked start..stop of the sorted set at
 // key with their scores, ascending or descending.
@@ -330,7 +338,7 @@ func (c *Client) ZRangeWithScores(ctx context.Context, key string, start, stop i
 	out := make([]ScoredMember, len(zs))
 	for i, z := range zs {
 		s, _ := z.Member.(string)
-		out[i] = ScoredMember{Score: z.Score, raw: []byte(s), ser: c.ser}
+		out[i] = ScoredMember{Score: z.Score, raw: s, key: k, ser: c.ser}
 	}
 	return out, nil
 }
@@ -368,7 +376,7 @@ func decodeSlice(s Serializer, vals []string, dest any) error {
 	}
 	sl := reflect.MakeSlice(rv.Elem().Type(), len(vals), len(vals))
 	for i, v := range vals {
-		if err := decodeValue(s, []byte(v), sl.Index(i).Addr().Interface()); err != nil {
+		if err := decodeString(s, v, sl.Index(i).Addr().Interface()); err != nil {
 			return fmt.Errorf("element %d: %w", i, err)
 		}
 	}
@@ -388,7 +396,7 @@ func decodeMap(s Serializer, m map[string]string, dest any) error {
 	out := reflect.MakeMapWithSize(mt, len(m))
 	for f, v := range m {
 		ev := reflect.New(mt.Elem())
-		if err := decodeValue(s, []byte(v), ev.Interface()); err != nil {
+		if err := decodeString(s, v, ev.Interface()); err != nil {
 			return fmt.Errorf("field %q: %w", f, err)
 		}
 		out.SetMapIndex(reflect.ValueOf(f).Convert(mt.Key()), ev.Elem())

@@ -34,6 +34,16 @@ var (
 	// ErrCrossSlot is returned by MSetAtomic on Redis Cluster when its keys
 	// live in different hash slots, which one transaction cannot span.
 	ErrCrossSlot = errors.New("redisclient: keys in different cluster slots")
+	// ErrValueTooComplex is returned, naming the key or channel, for a value
+	// nested deeper than 1000 levels (every cyclic value is), refused before
+	// anything is written, and for a stored or published value that is that
+	// deep or would expand in memory beyond 16 MiB + 16 times its size,
+	// refused before it is decoded. See "Values on the wire" in the README.
+	ErrValueTooComplex = errors.New("redisclient: value too complex")
+	// ErrUnsupportedType is returned, naming the key, for a value or a
+	// destination the codec cannot handle: nil, a nil or non-pointer
+	// destination, channels, functions, complex numbers, unsafe pointers.
+	ErrUnsupportedType = errors.New("redisclient: unsupported type")
 )
 
 // Error describes a failed operation: which command, on which key, and why.

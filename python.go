@@ -55,8 +55,11 @@ func PythonCompatOptions() Options {
 // honoured. Python keeps a dict's insertion order but Go maps have none, so
 // map keys are written sorted (Python's sort_keys order), which makes the
 // output deterministic. []byte, complex numbers, channels, functions and
-// cyclic values are errors, as they are for json.dumps. A Client stores
-// strings, []byte and numbers raw without calling Marshal, as Python does.
+// cyclic values are errors, as they are for json.dumps; so are values
+// nested deeper than 1000 levels, which Unmarshal refuses too
+// (ErrValueTooComplex), as it refuses JSON that would expand far beyond its
+// size. A Client stores strings, []byte and numbers raw without calling
+// Marshal, as Python does.
 //
 // Unmarshal reads JSON as Python's json.loads does, NaN and Infinity
 // included, into any Go value encoding/json can decode into (struct fields
@@ -72,6 +75,9 @@ type PythonJSONSerializer struct{}
 
 // Marshal implements Serializer.
 func (PythonJSONSerializer) Marshal(v any) ([]byte, error) {
+	if err := checkValue(v); err != nil {
+		return nil, err
+	}
 	e := &pyEncoder{}
 	if err := e.encode(reflect.ValueOf(v)); err != nil {
 		return nil, fmt.Errorf("python json: %w", err)
@@ -83,6 +89,9 @@ func (PythonJSONSerializer) Marshal(v any) ([]byte, error) {
 func (PythonJSONSerializer) Unmarshal(data []byte, v any) error {
 	if looksLikePickle(data) {
 		return pickleError()
+	}
+	if err := checkJSON(data, weightsFor(v)); err != nil {
+		return err
 	}
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
@@ -264,8 +273,8 @@ const (
 	// pyCycleLevel is the nesting depth from which containers are checked
 	// for cycles, as encoding/json does.
 	pyCycleLevel = 1000
-	// pyMaxDepth bounds the nesting of parsed JSON.
-	pyMaxDepth = 10000
+	// pyMaxDepth bounds the nesting of parsed JSON, as for every value.
+	pyMaxDepth = maxValueDepth
 )
 
 var (

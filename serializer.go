@@ -3,22 +3,22 @@ package redisclient
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"math/big"
 	"reflect"
-	"strconv"
+	"slices"
 	"sync"
-	"unicode/utf8"
-	"unsafe"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
 
 // Serializer encodes and decodes values stored by a Client. It sees every
-// value except []byte, string and numbers, which are stored as they are
-// (numbers as decimal text, so INCR, redis-cli and Python read them too).
-// Implementations must be safe for concurrent use.
+// value except strings, byte slices and numbers (named types of them too),
+// which are stored as they are (numbers as decimal text, so INCR, redis-cli
+// and Python read them too). Implementations must be safe for concurrent use.
+//
+// The Client refuses values nested deeper than 1000 levels (and cyclic
+// values) before Marshal sees them. The built-in serializers also bound what
+// Unmarshal decodes (ErrValueTooComplex); a custom one must bound its own
+// decoding if it reads data from untrusted writers.
 type Serializer interface {
 	Marshal(v any) ([]byte, error)
 	Unmarshal(data []byte, v any) error
@@ -26,42 +26,60 @@ type Serializer interface {
 
 // MsgpackSerializer encodes values as MessagePack, the default. Struct fields
 // are named by their `json` tags, so a struct has the same shape here as in
-// JSONSerializer. Decoding rejects trailing bytes, so text that is not
-// MessagePack is an error rather than a wrong value.
+// JSONSerializer. Map keys are written sorted (strings by their bytes, before
+// other keys), so equal values give equal bytes. Decoding rejects trailing
+// bytes, so text that is not MessagePack is an error rather than a wrong
+// value.
 type MsgpackSerializer struct{}
 
 type msgpackCodec struct {
-	buf bytes.Buffer
-	rd  bytes.Reader
-	enc *msgpack.Encoder
-	dec *msgpack.Decoder
+	buf    bytes.Buffer
+	rd     bytes.Reader
+	enc    *msgpack.Encoder
+	dec    *msgpack.Decoder
+	sorter mpSorter
 }
 
 var msgpackPool = sync.Pool{New: func() any {
 	c := &msgpackCodec{}
 	c.enc = msgpack.NewEncoder(&c.buf)
 	c.enc.SetCustomStructTag("json")
+	c.enc.SetSortMapKeys(true) // the common map types; mpSorter does the rest
 	c.dec = msgpack.NewDecoder(&c.rd)
 	c.dec.SetCustomStructTag("json")
 	return c
 }}
 
-// Marshal implements Serializer.
+// Marshal implements Serializer. A value nested deeper than 1000 levels, or
+// cyclic, is ErrValueTooComplex.
 func (MsgpackSerializer) Marshal(v any) ([]byte, error) {
+	var vt *valueType
+	if v != nil {
+		rv := reflect.ValueOf(v)
+		vt = valueTypeOf(rv.Type())
+		if err := checkNesting(rv, vt); err != nil {
+			return nil, err
+		}
+	}
 	c := msgpackPool.Get().(*msgpackCodec)
 	defer msgpackPool.Put(c)
 	c.buf.Reset()
 	if err := c.enc.Encode(v); err != nil {
 		return nil, err
 	}
+	if vt != nil && vt.maps {
+		if err := c.sorter.sort(c.buf.Bytes()); err != nil {
+			return nil, err
+		}
+	}
 	return bytes.Clone(c.buf.Bytes()), nil
 }
 
-// Unmarshal implements Serializer. It checks the framing first, so a corrupt
-// length can never make the decoder allocate more than the payload could
-// hold.
+// Unmarshal implements Serializer. It checks the framing and the limits
+// first, so a corrupt length or a hostile value can never make the decoder
+// overflow its stack or allocate far more than the payload holds.
 func (MsgpackSerializer) Unmarshal(data []byte, v any) error {
-	if err := checkMsgpack(data); err != nil {
+	if err := checkMsgpack(data, weightsFor(v)); err != nil {
 		return err
 	}
 	c := msgpackPool.Get().(*msgpackCodec)
@@ -71,312 +89,136 @@ func (MsgpackSerializer) Unmarshal(data []byte, v any) error {
 	return c.dec.Decode(v)
 }
 
-// checkMsgpack verifies that data is exactly one well-framed MessagePack
-// value: every declared length fits in the bytes that follow, and nothing
-// trails. It does not allocate.
-func checkMsgpack(data []byte) error {
-	malformed := func(at int, why string) error {
-		return fmt.Errorf("msgpack: malformed value at byte %d: %s", at, why)
-	}
-	pending, i := 1, 0
-	for pending > 0 {
-		if i >= len(data) {
-			return malformed(i, "unexpected end")
-		}
-		pending--
-		b := data[i]
-		i++
-		var skip, items int // payload bytes to skip, child values to read
-		switch {
-		case b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3:
-		case b >= 0x80 && b <= 0x8f:
-			items = 2 * int(b&0x0f)
-		case b >= 0x90 && b <= 0x9f:
-			items = int(b & 0x0f)
-		case b >= 0xa0 && b <= 0xbf:
-			skip = int(b & 0x1f)
-		default:
-			var lenBytes, extra int
-			var isItems, isMap bool
-			switch b {
-			case 0xcc, 0xd0:
-				skip = 1
-			case 0xcd, 0xd1:
-				skip = 2
-			case 0xca, 0xce, 0xd2:
-				skip = 4
-			case 0xcb, 0xcf, 0xd3:
-				skip = 8
-			case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8:
-				skip = 1 + 1<<(b-0xd4)
-			case 0xc4, 0xd9:
-				lenBytes = 1
-			case 0xc5, 0xda:
-				lenBytes = 2
-			case 0xc6, 0xdb:
-				lenBytes = 4
-			case 0xc7:
-				lenBytes, extra = 1, 1
-			case 0xc8:
-				lenBytes, extra = 2, 1
-			case 0xc9:
-				lenBytes, extra = 4, 1
-			case 0xdc:
-				lenBytes, isItems = 2, true
-			case 0xdd:
-				lenBytes, isItems = 4, true
-			case 0xde:
-				lenBytes, isItems, isMap = 2, true, true
-			case 0xdf:
-				lenBytes, isItems, isMap = 4, true, true
-			default:
-				return malformed(i-1, fmt.Sprintf("invalid type byte 0x%02x", b))
-			}
-			if lenBytes > 0 {
-				if len(data)-i < lenBytes {
-					return malformed(i, "truncated length")
-				}
-				n := 0
-				for _, x := range data[i : i+lenBytes] {
-					n = n<<8 | int(x)
-				}
-				i += lenBytes
-				switch {
-				case isMap:
-					items = 2 * n
-				case isItems:
-					items = n
-				default:
-					skip = n + extra
-				}
-			}
-		}
-		if skip > len(data)-i {
-			return malformed(i, fmt.Sprintf("declares %d bytes, %d remain", skip, len(data)-i))
-		}
-		i += skip
-		if items > len(data)-i {
-			return malformed(i, fmt.Sprintf("declares %d elements, %d bytes remain", items, len(data)-i))
-		}
-		pending += items
-	}
-	if i != len(data) {
-		return fmt.Errorf("msgpack: %d trailing bytes after the value", len(data)-i)
-	}
-	return nil
+// mpSorter puts the entries of every map of a MessagePack value in a fixed
+// order, in place: by key, string keys by their bytes and before other keys,
+// which compare by their encoding. Inner maps are sorted before the map
+// that holds them, so equal values end up with equal bytes.
+type mpSorter struct {
+	buf  []byte
+	ents []mpEntry // entries of the maps being sorted, innermost last
+	tmp  []byte
 }
 
-// JSONSerializer encodes values as JSON with encoding/json, readable by
-// redis-cli and by the Python service.
-type JSONSerializer struct{}
+// mpEntry is one map entry: its key starts at key, its value at val, and
+// it ends at end.
+type mpEntry struct{ key, val, end int }
 
-// Marshal implements Serializer.
-func (JSONSerializer) Marshal(v any) ([]byte, error) { return json.Marshal(v) }
-
-// Unmarshal implements Serializer.
-func (JSONSerializer) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
-
-// encodeValue returns what is written to Redis for v: strings and byte slices
-// as they are, numbers as decimal text, anything else through s.
-func encodeValue(s Serializer, v any) (any, error) {
-	switch x := v.(type) {
-	case string, []byte:
-		return x, nil
-	case int:
-		return strconv.FormatInt(int64(x), 10), nil
-	case int64:
-		return strconv.FormatInt(x, 10), nil
-	case int32:
-		return strconv.FormatInt(int64(x), 10), nil
-	case int16:
-		return strconv.FormatInt(int64(x), 10), nil
-	case int8:
-		return strconv.FormatInt(int64(x), 10), nil
-	case uint:
-		return strconv.FormatUint(uint64(x), 10), nil
-	case uint64:
-		return strconv.FormatUint(x, 10), nil
-	case uint32:
-		return strconv.FormatUint(uint64(x), 10), nil
-	case uint16:
-		return strconv.FormatUint(uint64(x), 10), nil
-	case uint8:
-		return strconv.FormatUint(uint64(x), 10), nil
-	case float64:
-		return formatFloat(x), nil
-	case float32:
-		return strconv.FormatFloat(float64(x), 'g', -1, 32), nil
-	case nil:
-		return nil, errors.New("cannot store a nil value")
+func (s *mpSorter) sort(buf []byte) error {
+	s.buf = buf
+	defer func() { s.buf = nil }()
+	end, err := s.value(0, 0)
+	if err == nil && end != len(buf) {
+		err = mpMalformed(end, "trailing bytes")
 	}
-	b, err := s.Marshal(v)
+	return err
+}
+
+// value sorts the maps inside the value at s.buf[i:] and returns its end.
+func (s *mpSorter) value(i, depth int) (int, error) {
+	if i >= len(s.buf) {
+		return 0, mpMalformed(i, "unexpected end")
+	}
+	if n := int(mpFixed[s.buf[i]]); n != 0 {
+		return i + n, nil
+	}
+	if depth >= maxValueDepth {
+		return 0, errTooDeep("value")
+	}
+	head, payload, items, isMap, err := mpHeader(s.buf, i)
 	if err != nil {
-		return nil, fmt.Errorf("encode %T: %w", v, err)
+		return 0, err
 	}
-	return b, nil
-}
-
-// formatFloat writes f as Python's str(f) does ("3.0", "1e-05", "inf"), so
-// whole floats stay floats for every reader.
-func formatFloat(f float64) string {
-	var buf [32]byte
-	return string(appendPyStrFloat(buf[:0], f))
-}
-
-// looksLikePickle reports whether data starts like a Python pickle of
-// protocol 2 or later: 0x80 then the protocol number. A lone 0x80 is an
-// empty MessagePack map, so one byte is not enough to tell.
-func looksLikePickle(data []byte) bool {
-	return len(data) >= 2 && data[0] == 0x80 && data[1] >= 2 && data[1] <= 5
-}
-
-// decodeString is decodeValue for a reply held as a string, as go-redis
-// returns it: *string takes it without a copy, and the built-in serializers
-// read it in place (they never keep the input), saving a copy per read.
-func decodeString(s Serializer, data string, dest any) error {
-	switch d := dest.(type) {
-	case *string:
-		*d = data
-		return nil
-	case *[]byte:
-		*d = []byte(data)
-		return nil
-	}
-	switch s.(type) {
-	case MsgpackSerializer, JSONSerializer:
-		return decodeValue(s, unsafe.Slice(unsafe.StringData(data), len(data)), dest)
-	}
-	return decodeValue(s, []byte(data), dest)
-}
-
-// decodeValue stores data into dest. Raw destinations (*[]byte, *string)
-// take the bytes as they are; numeric destinations parse decimal text; *any
-// gets a number for decimal text, else the serializer's result, else the
-// text itself (as Python reads). Anything else goes through s, and a Python
-// pickle is ErrUnsupportedFormat. It never panics on corrupt input.
-func decodeValue(s Serializer, data []byte, dest any) (err error) {
-	switch d := dest.(type) {
-	case nil:
-		return errors.New("decode: destination is nil")
-	case *[]byte:
-		*d = data
-		return nil
-	case *string:
-		*d = string(data)
-		return nil
-	case *any:
-		if looksLikePickle(data) {
-			return pickleError()
+	i += head + payload
+	if !isMap {
+		for range items {
+			if i, err = s.value(i, depth+1); err != nil {
+				return 0, err
+			}
 		}
-		if n, ok := parseNumber(data); ok {
-			*d = n
-			return nil
+		return i, nil
+	}
+	start, base := i, len(s.ents)
+	for range items / 2 {
+		key := i
+		if i, err = s.value(i, depth+1); err != nil {
+			return 0, err
 		}
-		if err := safeUnmarshal(s, data, d); err == nil {
-			return nil
-		} else if !utf8.Valid(data) {
-			return err
+		val := i
+		if i, err = s.value(i, depth+1); err != nil {
+			return 0, err
 		}
-		*d = string(data)
-		return nil
+		s.ents = append(s.ents, mpEntry{key, val, i})
 	}
-	if ok, err := decodeNumber(data, dest); ok {
-		return err
-	}
-	rv := reflect.ValueOf(dest)
-	if rv.Kind() != reflect.Pointer || rv.IsNil() {
-		return fmt.Errorf("decode: destination must be a non-nil pointer, got %T", dest)
-	}
-	if looksLikePickle(data) {
-		return pickleError()
-	}
-	return safeUnmarshal(s, data, dest)
-}
-
-func pickleError() error {
-	return fmt.Errorf("%w: value is a Python pickle, which Go cannot decode", ErrUnsupportedFormat)
-}
-
-func safeUnmarshal(s Serializer, data []byte, dest any) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("decode: corrupt value: %v", r)
+	ents := s.ents[base:]
+	buf := s.buf
+	cmp := func(a, b mpEntry) int {
+		if c := compareMsgpackKeys(buf[a.key:a.val], buf[b.key:b.val]); c != 0 {
+			return c
 		}
-	}()
-	if err := s.Unmarshal(data, dest); err != nil {
-		return fmt.Errorf("decode into %T: %w", dest, err)
+		return bytes.Compare(buf[a.val:a.end], buf[b.val:b.end]) // NaN keys
 	}
-	return nil
-}
-
-// parseNumber reads decimal text as int64, *big.Int (integers beyond int64)
-// or float64. "inf", "nan" and other words stay text, as Python reads them.
-func parseNumber(data []byte) (any, bool) {
-	if len(data) == 0 || len(data) > 400 {
-		return nil, false
-	}
-	for _, c := range data {
-		if (c < '0' || c > '9') && c != '-' && c != '+' && c != '.' && c != 'e' && c != 'E' {
-			return nil, false
+	if len(ents) > 1 && !slices.IsSortedFunc(ents, cmp) {
+		s.tmp = append(s.tmp[:0], buf[start:i]...)
+		slices.SortFunc(ents, cmp)
+		w := start
+		for _, e := range ents {
+			w += copy(buf[w:], s.tmp[e.key-start:e.end-start])
 		}
 	}
-	s := string(data)
-	if i, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return i, true
-	} else if errors.Is(err, strconv.ErrRange) {
-		if b, ok := new(big.Int).SetString(s, 10); ok {
-			return b, true
-		}
+	s.ents = s.ents[:base]
+	return i, nil
+}
+
+// compareMsgpackKeys orders two encoded keys: strings by their bytes and
+// before anything else, other keys by their encoding.
+func compareMsgpackKeys(a, b []byte) int {
+	as, aok := msgpackString(a)
+	bs, bok := msgpackString(b)
+	switch {
+	case aok && bok:
+		return bytes.Compare(as, bs)
+	case aok:
+		return -1
+	case bok:
+		return 1
 	}
-	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		return f, true
+	return bytes.Compare(a, b)
+}
+
+// msgpackString returns the bytes of an encoded MessagePack string.
+func msgpackString(v []byte) ([]byte, bool) {
+	switch b := v[0]; {
+	case b >= 0xa0 && b <= 0xbf:
+		return v[1:], true
+	case b == 0xd9:
+		return v[2:], true
+	case b == 0xda:
+		return v[3:], true
+	case b == 0xdb:
+		return v[5:], true
 	}
 	return nil, false
 }
 
-// decodeNumber handles pointers to Go numbers, which are stored as decimal
-// text. It reports false for other destinations, and leaves dest untouched
-// on error.
-func decodeNumber(data []byte, dest any) (bool, error) {
-	switch dest.(type) {
-	case *int, *int64, *int32, *uint64, *uint, *float64, *float32:
-	default:
-		return false, nil
+// JSONSerializer encodes values as JSON with encoding/json, readable by
+// redis-cli and by the Python service. Map keys are written sorted, as
+// encoding/json does.
+type JSONSerializer struct{}
+
+// Marshal implements Serializer. A value nested deeper than 1000 levels, or
+// cyclic, is ErrValueTooComplex.
+func (JSONSerializer) Marshal(v any) ([]byte, error) {
+	if err := checkValue(v); err != nil {
+		return nil, err
 	}
-	s := string(data)
-	var err error
-	switch d := dest.(type) {
-	case *int:
-		err = parseInto(d, s, func(s string) (int, error) { n, err := strconv.ParseInt(s, 10, 0); return int(n), err })
-	case *int64:
-		err = parseInto(d, s, func(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) })
-	case *int32:
-		err = parseInto(d, s, func(s string) (int32, error) { n, err := strconv.ParseInt(s, 10, 32); return int32(n), err })
-	case *uint64:
-		err = parseInto(d, s, func(s string) (uint64, error) { return strconv.ParseUint(s, 10, 64) })
-	case *uint:
-		err = parseInto(d, s, func(s string) (uint, error) { n, err := strconv.ParseUint(s, 10, 0); return uint(n), err })
-	case *float64:
-		err = parseInto(d, s, func(s string) (float64, error) { return strconv.ParseFloat(s, 64) })
-	case *float32:
-		err = parseInto(d, s, func(s string) (float32, error) { f, err := strconv.ParseFloat(s, 32); return float32(f), err })
-	default:
-		return false, nil
-	}
-	if err != nil {
-		if looksLikePickle(data) {
-			return true, pickleError()
-		}
-		return true, fmt.Errorf("decode into %T: value is not a decimal number", dest)
-	}
-	return true, nil
+	return json.Marshal(v)
 }
 
-func parseInto[N any](dest *N, s string, parse func(string) (N, error)) error {
-	n, err := parse(s)
-	if err != nil {
+// Unmarshal implements Serializer. JSON nested deeper than 1000 levels, or
+// that would expand far beyond its size, is ErrValueTooComplex.
+func (JSONSerializer) Unmarshal(data []byte, v any) error {
+	if err := checkJSON(data, weightsFor(v)); err != nil {
 		return err
 	}
-	*dest = n
-	return nil
+	return json.Unmarshal(data, v)
 }

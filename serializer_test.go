@@ -86,9 +86,9 @@ func TestMsgpackRejectsLengthsBeyondThePayload(t *testing.T) {
 	}
 	valid, err := MsgpackSerializer{}.Marshal(map[string]any{"a": []any{1, "x", nil, 2.5, []byte{1}, map[string]any{}}, "t": samplePrediction()})
 	require.NoError(t, err)
-	require.NoError(t, checkMsgpack(valid))
+	require.NoError(t, checkMsgpack(valid, decodeWeights{1, 1}))
 	for cut := range len(valid) {
-		assert.Error(t, checkMsgpack(valid[:cut]), "truncated at %d", cut)
+		assert.Error(t, checkMsgpack(valid[:cut], decodeWeights{1, 1}), "truncated at %d", cut)
 	}
 }
 
