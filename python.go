@@ -1501,7 +1501,7 @@ func (p *pyParser) value(depth int) (any, error) {
 }
 
 func (p *pyParser) number() (any, error) {
-	n, isFloat := pyJSONNumberLen(string(p.data[p.pos:]))
+	n, isFloat := pyJSONNumberLen(p.data[p.pos:]) // not string(...): that copies the rest of the text for every number
 	if n == 0 {
 		return nil, p.errorf("malformed number")
 	}
@@ -1515,7 +1515,7 @@ func (p *pyParser) number() (any, error) {
 
 // pyJSONNumberLen returns the length of the JSON number at the start of s (0
 // if there is none) and whether it has a fraction or exponent.
-func pyJSONNumberLen(s string) (n int, isFloat bool) {
+func pyJSONNumberLen[T string | []byte](s T) (n int, isFloat bool) {
 	i := 0
 	if i < len(s) && s[i] == '-' {
 		i++
