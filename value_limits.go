@@ -352,21 +352,44 @@ func checkMsgpack(data []byte, w decodeWeights) error {
 			return mpMalformed(i, "unexpected end")
 		}
 		pending--
-		if n := int(mpFixed[data[i]]); n != 0 {
+		if b := data[i]; mpFixed[b] != 0 {
+			n := int(mpFixed[b])
 			if n > len(data)-i {
 				return mpMalformed(i+1, fmt.Sprintf("declares %d bytes, %d remain", n-1, len(data)-i-1))
 			}
 			i += n
-			if cost += w.element; cost > budget {
+			cost += w.element
+			// A run of values of one fixed-size type (a vector of floats)
+			// steps by a constant, which the CPU runs far faster than a
+			// table lookup per value.
+			for pending > 0 && n <= len(data)-i && data[i] == b {
+				i += n
+				pending--
+				cost += w.element
+			}
+			if cost > budget {
 				return errTooLarge(len(data))
 			}
 			continue
 		}
-		head, payload, items, _, err := mpHeader(data, i)
-		if err != nil {
-			return err
+		var items int
+		if b := data[i]; b&0xe0 == 0x80 { // fixmap or fixarray, the common containers
+			items = int(b & 0x0f)
+			if b < 0x90 {
+				items *= 2
+			}
+			i++
+			if items > len(data)-i {
+				return mpMalformed(i, fmt.Sprintf("declares %d elements, %d bytes remain", items, len(data)-i))
+			}
+		} else {
+			head, payload, n, _, err := mpHeader(data, i)
+			if err != nil {
+				return err
+			}
+			i += head + payload
+			items = n
 		}
-		i += head + payload
 		if items < 0 {
 			cost += w.element // a string, binary or extension
 		} else {
