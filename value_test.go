@@ -334,6 +334,9 @@ func TestNilAndInvalidDestinations(t *testing.T) {
 			return Message{Channel: "ch", full: "trading:ch", Payload: []byte("7")}.Decode(d)
 		}},
 		{"ScoredMember.Decode", "trading:z", func(d any) error { return members[0].Decode(d) }},
+		{"StreamMessage.Decode", "trading:st", func(d any) error {
+			return StreamMessage{ID: "1-0", Stream: "st", key: "trading:st", Payload: []byte("7")}.Decode(d)
+		}},
 		{"LRange", "trading:l", func(d any) error { return c.LRange(ctx, "l", 0, -1, d) }},
 		{"SMembers", "trading:s", func(d any) error { return c.SMembers(ctx, "s", d) }},
 		{"ZRange", "trading:z", func(d any) error { return c.ZRange(ctx, "z", 0, -1, false, d) }},
@@ -432,6 +435,10 @@ func TestCyclicAndDeepValuesRefusedBeforeWrite(t *testing.T) {
 					"zadd": func() error { _, err := c.ZAdd(ctx, "k", 1, v); return err },
 					"publish": func() error {
 						_, err := c.Publish(ctx, "k", v)
+						return err
+					},
+					"stream": func() error {
+						_, err := c.Stream("k").Add(ctx, v)
 						return err
 					},
 					"prediction": func() error { return c.CacheModelPrediction(ctx, "m", "k", v, 0) },
