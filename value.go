@@ -268,8 +268,8 @@ func hasOwnCodec(t reflect.Type) bool {
 	return false
 }
 
-// errNil is returned for a nil value or a nil pointer to a text kind.
-var errNil = fmt.Errorf("%w: cannot store nil", ErrUnsupportedType)
+// errNil is returned for a nil value.
+var errNil = fmt.Errorf("%w: cannot store a nil value", ErrUnsupportedType)
 
 // encodeValue returns what is written to Redis for v: a string or []byte.
 // Serialized values are checked for depth and cycles before the serializer
