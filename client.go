@@ -699,26 +699,3 @@ func (c *Client) FlushNamespace(ctx context.Context) (int64, error) {
 	n, err := c.unlinkMatching(ctx, pattern)
 	return n, opErr("flush namespace", pattern, err)
 }
-
-// unlinkMatching unlinks every key matching pattern, one UNLINK per key in a
-// pipeline so keys of different cluster slots never share a command.
-func (c *Client) unlinkMatching(ctx context.Context, pattern string) (int64, error) {
-	var total int64
-	err := c.scanAll(ctx, pattern, func(node redis.Cmdable, keys []string) error {
-		cmds := make([]*redis.IntCmd, len(keys))
-		_, err := node.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, k := range keys {
-				cmds[i] = p.Unlink(ctx, k)
-			}
-			return nil
-		})
-		for _, cmd := range cmds {
-			total += cmd.Val()
-		}
-		return err
-	})
-	if ce := (*ClusterError)(nil); errors.As(err, &ce) {
-		err = fmt.Errorf("%w; %d keys removed", err, total)
-	}
-	return total, err
-}
