@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"math"
 	"math/big"
 	"reflect"
@@ -182,11 +183,13 @@ func (PythonJSONSerializer) Unmarshal(data []byte, v any) error {
 func pythonHashInput(input any) (string, error) {
 	e := pyHashEncoders.Get().(*pyEncoder)
 	defer e.release()
+	e.digest.Reset()
 	if err := e.hashText(input); err != nil {
 		return "", err
 	}
-	sum := md5.Sum(e.buf)
-	return hex.EncodeToString(sum[:]), nil
+	e.digest.Write(e.buf)
+	var sum [md5.Size]byte
+	return hex.EncodeToString(e.digest.Sum(sum[:0])), nil
 }
 
 // pythonHashText returns the text hash_input hashes: json.dumps(x,
@@ -199,7 +202,21 @@ func pythonHashText(input any) ([]byte, error) {
 	return e.buf, nil
 }
 
-var pyHashEncoders = sync.Pool{New: func() any { return &pyEncoder{sortKeys: true} }}
+var pyHashEncoders = sync.Pool{New: func() any { return &pyEncoder{sortKeys: true, digest: md5.New()} }}
+
+// pySpillSize is how much text a hashing encoder holds before it hands it to
+// the digest: hashing a large input streams through one buffer of about this
+// size instead of growing a copy of the whole text.
+const pySpillSize = 32 << 10
+
+// spill hands the text written so far to the digest, if the encoder hashes
+// and holds pySpillSize bytes or more. Containers call it between elements.
+func (e *pyEncoder) spill() {
+	if e.digest != nil && len(e.buf) >= pySpillSize {
+		e.digest.Write(e.buf)
+		e.buf = e.buf[:0]
+	}
+}
 
 func (e *pyEncoder) release() {
 	if cap(e.buf) > 64<<10 {
@@ -259,6 +276,7 @@ type pyEncoder struct {
 	sortKeys bool // json.dumps(sort_keys=True); without it maps are still sorted, structs keep field order
 	level    int
 	seen     map[pyPtrKey]struct{}
+	digest   hash.Hash // hashing: where spill streams the text; nil otherwise
 }
 
 // pyPtrKey identifies a container being written: its address, its length
@@ -618,6 +636,7 @@ func (e *pyEncoder) writeList(v pyVal) error {
 				e.buf = append(e.buf, ", "...)
 			}
 			e.buf = appendPyJSONFloat(e.buf, rv.Index(i).Float())
+			e.spill()
 		}
 	} else {
 		for i := range n {
@@ -627,6 +646,7 @@ func (e *pyEncoder) writeList(v pyVal) error {
 			if err := e.encode(rv.Index(i)); err != nil {
 				return err
 			}
+			e.spill()
 		}
 	}
 	e.buf = append(e.buf, ']')
@@ -685,6 +705,7 @@ func (e *pyEncoder) writeMap(rv reflect.Value) error {
 		if err := e.encode(keys[i].val); err != nil {
 			return err
 		}
+		e.spill()
 	}
 	e.buf = append(e.buf, '}')
 	return nil
@@ -945,6 +966,7 @@ func (e *pyEncoder) writeTree(tree any) error {
 			if err := e.writeTree(el); err != nil {
 				return err
 			}
+			e.spill()
 		}
 		e.buf = append(e.buf, ']')
 		return nil
@@ -964,6 +986,7 @@ func (e *pyEncoder) writeTree(tree any) error {
 			if err := e.writeTree(m.val); err != nil {
 				return err
 			}
+			e.spill()
 		}
 		e.buf = append(e.buf, '}')
 		return nil
