@@ -22,6 +22,15 @@ const (
 // Client. The zero value means the defaults: open after 5 consecutive
 // connection-level failures, probe with PING after 1 s.
 //
+// On a single server and with Sentinel one breaker guards every call. On
+// Redis Cluster each node has its own, with these options: a master that
+// cannot be reached fails the calls for its slots fast while the other
+// masters' calls go on untouched, its probe PINGs that node, and its
+// failures make the client re-read the slot map, so that once a replica
+// takes the slots over calls go there. A multi-key batch or a cluster-wide
+// call (Scan, FlushNamespace) reports the node's keys or the node as failed
+// and completes on the others.
+//
 // Only failures to reach Redis count: network errors, timeouts, failed
 // dials, pool timeouts. Server replies (WRONGTYPE, OOM, LOADING, ...), misses
 // and cancelled contexts never do, and any reply resets the count. A call cut
@@ -103,8 +112,29 @@ func (s *BreakerState) UnmarshalText(b []byte) error {
 
 // BreakerState returns the state of the client's circuit breaker. A disabled
 // breaker, or a client that could not be constructed, reports BreakerClosed.
+//
+// On Redis Cluster every node has a breaker of its own, so a dead master
+// fails only the calls for its slots; BreakerState then reports the worst
+// state among the current masters (as of the slot map the client last read):
+// BreakerOpen when any master's breaker is open, else BreakerHalfOpen when
+// one is probing, else BreakerClosed. A master replaced by a failover no
+// longer counts. NodeBreakers gives every node's state.
 func (c *Client) BreakerState() BreakerState {
+	if c.shared.nodes != nil {
+		return c.shared.nodes.state()
+	}
 	return c.shared.breaker.State()
+}
+
+// NodeBreakers returns the state of each node's circuit breaker on Redis
+// Cluster, by node address: the masters and replicas of the slot map the
+// client last read. On a single server or Sentinel, where one breaker guards
+// every call, it returns nil; see BreakerState.
+func (c *Client) NodeBreakers() map[string]BreakerState {
+	if c.shared.nodes == nil {
+		return nil
+	}
+	return c.shared.nodes.states()
 }
 
 // minProbeTimeout is the least time a probe gets, whatever the Cooldown: a
@@ -119,7 +149,7 @@ type breaker struct {
 	threshold int64 // < 0: disabled
 	cooldown  time.Duration
 	probe     func(context.Context, redis.UniversalClient) error
-	rdb       redis.UniversalClient
+	node      string // the cluster node it guards, "" for the whole client
 	now       func() time.Time
 
 	state    atomic.Int32
@@ -127,7 +157,8 @@ type breaker struct {
 	openedAt atomic.Int64               // now().UnixNano() when last opened
 	openErr  atomic.Pointer[unavailErr] // returned while not closed
 
-	mu     sync.Mutex // guards closed and probes.Add against Wait
+	mu     sync.Mutex // guards rdb, closed and probes.Add against Wait
+	rdb    redis.UniversalClient
 	closed bool
 	probes sync.WaitGroup
 	ctx    context.Context // cancelled by close, ends running probes
@@ -156,15 +187,39 @@ func newBreaker(o BreakerOptions, rdb redis.UniversalClient) *breaker {
 }
 
 // unavailErr is the fail-fast error: it wraps ErrUnavailable and the failure
-// that opened the breaker. One value is built per opening and shared by all
-// calls, so failing fast does not allocate.
-type unavailErr struct{ cause error }
-
-func (e *unavailErr) Error() string {
-	return "redisclient: redis unavailable (circuit breaker open after: " + strings.TrimPrefix(e.cause.Error(), "redisclient: ") + ")"
+// that opened the breaker. One value, message included, is built per opening
+// and shared by all calls, so failing fast neither allocates nor formats.
+type unavailErr struct {
+	msg    string
+	cause  error
+	causes []error      // Unwrap's answer
+	hidden *hiddenError // this error as a cluster node hides it from go-redis
 }
 
-func (e *unavailErr) Unwrap() []error { return []error{ErrUnavailable, e.cause} }
+// newUnavailErr builds the error of a breaker opened by cause; node is the
+// cluster node it guards, "" for the whole client.
+func newUnavailErr(node string, cause error) *unavailErr {
+	what := "redis"
+	if node != "" {
+		what = "redis node " + node
+	}
+	e := &unavailErr{
+		msg:    "redisclient: " + what + " unavailable (circuit breaker open after: " + strings.TrimPrefix(cause.Error(), "redisclient: ") + ")",
+		cause:  cause,
+		causes: []error{ErrUnavailable, cause},
+	}
+	e.hidden = &hiddenError{cause: e}
+	return e
+}
+
+func (e *unavailErr) Error() string { return e.msg }
+
+func (e *unavailErr) Unwrap() []error {
+	if e.causes == nil {
+		return []error{ErrUnavailable, e.cause}
+	}
+	return e.causes
+}
 
 // State returns the current state; a nil or disabled breaker is closed.
 func (b *breaker) State() BreakerState {
@@ -221,7 +276,7 @@ func (b *breaker) trip(cause error) {
 	if BreakerState(b.state.Load()) != BreakerClosed {
 		return
 	}
-	b.openErr.Store(&unavailErr{cause: cause})
+	b.openErr.Store(newUnavailErr(b.node, cause))
 	b.openedAt.Store(b.now().UnixNano())
 	b.state.CompareAndSwap(int32(BreakerClosed), int32(BreakerOpen))
 }
@@ -248,7 +303,7 @@ func (b *breaker) startProbe() {
 			b.state.Store(int32(BreakerClosed))
 			return
 		}
-		b.openErr.Store(&unavailErr{cause: fmt.Errorf("probe: %w", err)})
+		b.openErr.Store(newUnavailErr(b.node, fmt.Errorf("probe: %w", err)))
 		b.openedAt.Store(b.now().UnixNano())
 		b.state.Store(int32(BreakerOpen))
 	}()
@@ -260,7 +315,18 @@ func (b *breaker) runProbe(ctx context.Context) (err error) {
 			err = fmt.Errorf("probe panicked: %v", r)
 		}
 	}()
-	return b.probe(ctx, b.rdb)
+	b.mu.Lock()
+	rdb := b.rdb
+	b.mu.Unlock()
+	return b.probe(ctx, rdb)
+}
+
+// setClient makes the probe use rdb: go-redis replaces the client of a
+// cluster node it dropped and meets again.
+func (b *breaker) setClient(rdb redis.UniversalClient) {
+	b.mu.Lock()
+	b.rdb = rdb
+	b.mu.Unlock()
 }
 
 // close ends running probes and waits for them. Later openings start none.
@@ -273,4 +339,147 @@ func (b *breaker) close() {
 	b.mu.Unlock()
 	b.cancel()
 	b.probes.Wait()
+}
+
+// nodeBreakers holds the breakers of a cluster's nodes, one per address.
+// go-redis makes a client per node; a node it drops and meets again gets a
+// new client but keeps its breaker, as its address keeps its failures.
+type nodeBreakers struct {
+	opts BreakerOptions
+
+	mu     sync.Mutex
+	byAddr map[string]*breaker
+	closed bool
+
+	// The slot map the client last read, nil before the first.
+	masters atomic.Pointer[[]string]
+	members atomic.Pointer[map[string]bool] // masters and replicas
+}
+
+func newNodeBreakers(o BreakerOptions) *nodeBreakers {
+	return &nodeBreakers{opts: o, byAddr: make(map[string]*breaker)}
+}
+
+// forNode returns the breaker of node's address, made on first use, and
+// points its probe at node.
+func (r *nodeBreakers) forNode(node *redis.Client) *breaker {
+	addr := node.Options().Addr
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	b := r.byAddr[addr]
+	if b == nil {
+		b = newBreaker(r.opts, node)
+		b.node = addr
+		if r.closed {
+			b.close()
+		}
+		r.byAddr[addr] = b
+	}
+	b.setClient(node)
+	return b
+}
+
+// observe takes in a slot map read from a node. It also gives the open
+// breakers of the nodes in it their chance to probe: a master whose slots
+// went to its replica gets no calls, and when it comes back as a replica its
+// breaker would otherwise never close.
+func (r *nodeBreakers) observe(origin string, slots []redis.ClusterSlot) {
+	var masters []string
+	members := make(map[string]bool)
+	for _, s := range slots {
+		for i, n := range s.Nodes {
+			addr := clusterNodeAddr(origin, n.Addr)
+			if i == 0 && !members[addr] {
+				masters = append(masters, addr)
+			}
+			members[addr] = true
+		}
+	}
+	r.masters.Store(&masters)
+	r.members.Store(&members)
+	r.mu.Lock()
+	var open []*breaker
+	for addr, b := range r.byAddr {
+		if members[addr] && b.State() == BreakerOpen {
+			open = append(open, b)
+		}
+	}
+	r.mu.Unlock()
+	for _, b := range open {
+		_ = b.allow()
+	}
+}
+
+// state is the worst state among the current masters, or among all nodes
+// before the first slot map.
+func (r *nodeBreakers) state() BreakerState {
+	worst := BreakerClosed
+	consider := func(b *breaker) {
+		switch s := b.State(); {
+		case s == BreakerOpen:
+			worst = BreakerOpen
+		case s == BreakerHalfOpen && worst == BreakerClosed:
+			worst = BreakerHalfOpen
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if m := r.masters.Load(); m != nil {
+		for _, addr := range *m {
+			if b := r.byAddr[addr]; b != nil {
+				consider(b)
+			}
+		}
+		return worst
+	}
+	for _, b := range r.byAddr {
+		consider(b)
+	}
+	return worst
+}
+
+// states returns the state of each node in the current slot map, or of
+// every node before the first.
+func (r *nodeBreakers) states() map[string]BreakerState {
+	members := r.members.Load()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]BreakerState, len(r.byAddr))
+	for addr, b := range r.byAddr {
+		if members == nil || (*members)[addr] {
+			out[addr] = b.State()
+		}
+	}
+	if members != nil {
+		for addr := range *members {
+			if _, ok := out[addr]; !ok {
+				out[addr] = BreakerClosed // no call has gone there yet
+			}
+		}
+	}
+	return out
+}
+
+// stateOf returns the state of the breaker of the node at addr.
+func (r *nodeBreakers) stateOf(addr string) BreakerState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.byAddr[addr].State()
+}
+
+// close ends every breaker's probes; breakers made later start none.
+func (r *nodeBreakers) close() {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	r.closed = true
+	all := make([]*breaker, 0, len(r.byAddr))
+	for _, b := range r.byAddr {
+		all = append(all, b)
+	}
+	r.mu.Unlock()
+	for _, b := range all {
+		b.close()
+	}
 }

@@ -49,7 +49,9 @@ type shared struct {
 	retries   retryCounters
 	tel       *telemetry
 	loads     *loadTracker
-	breaker   *breaker
+	breaker   *breaker      // standalone and Sentinel: one for every call
+	nodes     *nodeBreakers // cluster: one breaker per node
+	topo      *topology     // cluster: re-reads the slot map after failures
 	subs      subscriptions
 	consumers consumers
 }
@@ -69,12 +71,21 @@ func New(opts Options) (*Client, error) {
 		sh.log = slog.New(slog.DiscardHandler)
 	}
 	sh.rdb = redis.NewUniversalClient(o.universal())
-	sh.breaker = newBreaker(o.Breaker, sh.rdb)
+	if cc, ok := sh.rdb.(*redis.ClusterClient); ok {
+		// A breaker per node, so a dead master fails only its slots.
+		sh.nodes = newNodeBreakers(o.Breaker)
+		sh.topo = &topology{cc: cc}
+		cc.OnNewNode(func(node *redis.Client) { node.AddHook(newNodeHook(node, sh.nodes, sh.topo)) })
+	} else {
+		sh.breaker = newBreaker(o.Breaker, sh.rdb)
+	}
 	sh.rdb.AddHook(closedHook{sh}) // outermost: failures that Close caused read as ErrClosed
 	sh.rdb.AddHook(newResilienceHook(o.Retry, sh.breaker, &sh.retries))
 	sh.rdb.AddHook(newSizeGuard(sh.rdb)) // inside: its ErrTooLarge ends the retries
-	if cc, ok := sh.rdb.(*redis.ClusterClient); ok {
-		cc.OnNewNode(func(node *redis.Client) { node.AddHook(sentGuardHook{}) })
+	if sh.nodes != nil {
+		// Innermost: the hooks above see the node errors go-redis's
+		// redirect loop was not to see.
+		sh.rdb.AddHook(unhideHook{})
 	}
 	sh.tel = newTelemetry(sh)
 	return &Client{
@@ -176,6 +187,7 @@ func (c *Client) Close() error {
 		wg.Wait()
 		sh.closeErr = errors.Join(loadsErr, sh.rdb.Close())
 		sh.breaker.close()
+		sh.nodes.close()
 		sh.tel.close()
 	})
 	return sh.closeErr

@@ -3,9 +3,12 @@ package redisclient
 import (
 	"context"
 	"errors"
+	"net"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -63,4 +66,226 @@ func eachMaster(ctx context.Context, cc *redis.ClusterClient, parallel bool, fn 
 	}
 	slices.Sort(ce.Done)
 	return ce
+}
+
+// reloadEvery bounds how often failures ask go-redis to re-read the slot
+// map: a few times a second while a node is down, so that its slots follow
+// the replica that takes over within a fraction of a second.
+const reloadEvery = 200 * time.Millisecond
+
+// topology asks go-redis to re-read the slot map when a node fails. go-redis
+// re-reads it only on MOVED, ASK or READONLY replies and once a minute, and
+// a dead master sends none of those: without this its slots stay routed to
+// it long after a replica took them over.
+type topology struct {
+	cc   *redis.ClusterClient
+	last atomic.Int64 // UnixNano of the last reload asked for
+}
+
+// nodeFailed asks for a reload, at most once per reloadEvery. The reload
+// runs in the background (go-redis's ReloadState) and the caller goes on.
+func (t *topology) nodeFailed() {
+	if t == nil {
+		return
+	}
+	now := time.Now().UnixNano()
+	last := t.last.Load()
+	if now-last < int64(reloadEvery) || !t.last.CompareAndSwap(last, now) {
+		return
+	}
+	t.cc.ReloadState(context.Background())
+}
+
+type nodeKey struct{}
+
+// nodeHook guards one cluster node: it runs the node's circuit breaker,
+// marks dial errors, asks for a topology reload when the node fails, and
+// watches the slot maps read from the node. Inside an attempt of the
+// client's retry hook it also keeps go-redis's cluster client from sending a
+// failed command again by itself: the retry hook decides, knowing which
+// commands may run twice, and reloads the slot map in between.
+type nodeHook struct {
+	addr string
+	b    *breaker
+	reg  *nodeBreakers
+	top  *topology
+}
+
+func newNodeHook(node *redis.Client, reg *nodeBreakers, top *topology) *nodeHook {
+	return &nodeHook{addr: node.Options().Addr, b: reg.forNode(node), reg: reg, top: top}
+}
+
+// DialHook marks dial failures: the command was never sent.
+func (h *nodeHook) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		cn, err := next(ctx, network, addr)
+		if err != nil {
+			return nil, &dialError{err: err}
+		}
+		return cn, nil
+	}
+}
+
+// passThrough reports whether ctx belongs to a probe or health check, or to
+// a call this hook already guards (the handshake of a new connection).
+func passThrough(ctx context.Context) bool {
+	return isBypass(ctx) || ctx.Value(nodeKey{}) != nil
+}
+
+func (h *nodeHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if passThrough(ctx) {
+			err := next(ctx, cmd)
+			h.watch(cmd, err)
+			return err
+		}
+		if err := h.b.allow(); err != nil {
+			h.top.nodeFailed()
+			return hide(ctx, err)
+		}
+		err := next(context.WithValue(ctx, nodeKey{}, h), cmd)
+		h.b.record(ctx, err)
+		h.watch(cmd, err)
+		if err != nil && isConnFailure(err) {
+			h.top.nodeFailed()
+		}
+		return hide(ctx, err)
+	}
+}
+
+func (h *nodeHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if passThrough(ctx) {
+			return next(ctx, cmds)
+		}
+		att := attemptOf(ctx)
+		if att != nil {
+			// go-redis sends a node's commands again after a connection
+			// error; within one attempt the retry hook's decision stands.
+			if cmds = att.fresh(cmds); len(cmds) == 0 {
+				return nil
+			}
+		}
+		if err := h.b.allow(); err != nil {
+			h.top.nodeFailed()
+			for _, cmd := range cmds {
+				cmd.SetErr(err)
+			}
+			return err
+		}
+		err := next(context.WithValue(ctx, nodeKey{}, h), cmds)
+		failure := connFailure(cmds, err)
+		h.b.record(ctx, failure)
+		if failure != nil {
+			h.top.nodeFailed()
+			if att != nil {
+				att.note(cmds)
+			}
+		}
+		return err
+	}
+}
+
+// connFailure returns the first connection-level failure among a pipeline's
+// commands and its error, or nil.
+func connFailure(cmds []redis.Cmder, err error) error {
+	for _, cmd := range cmds {
+		if e := cmd.Err(); e != nil && isConnFailure(e) {
+			return e
+		}
+	}
+	if err != nil && isConnFailure(err) {
+		return err
+	}
+	return nil
+}
+
+// watch passes the slot maps read from the node to the breakers, so they
+// know which nodes are masters now.
+func (h *nodeHook) watch(cmd redis.Cmder, err error) {
+	if sc, ok := cmd.(*redis.ClusterSlotsCmd); ok && err == nil {
+		h.reg.observe(h.addr, sc.Val())
+	}
+}
+
+// hiddenError carries an error of a node to the client's retry hook past
+// go-redis's cluster loop, which would otherwise send the command again
+// (after a network error or an open breaker's fail-fast error, which wraps
+// one), to the same node, after its own backoff, and whatever the command:
+// an INCR whose reply was lost would run twice. It deliberately has no
+// Unwrap, so that loop does not recognise the cause; the retry hook unwraps
+// it.
+type hiddenError struct{ cause error }
+
+func (e *hiddenError) Error() string { return e.cause.Error() }
+
+// unhideHook is the innermost hook of the cluster client: it turns the
+// errors the node hooks hid from go-redis's redirect loop back into their
+// causes as soon as the loop returns, so the client's retry and size hooks
+// (and errors.Is) see them. Hooks added later through Client.Redis sit
+// inside it and see a hidden error, whose message is its cause's.
+type unhideHook struct{}
+
+func (unhideHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (unhideHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if he, ok := err.(*hiddenError); ok {
+			err = he.cause
+			cmd.SetErr(err)
+		}
+		return err
+	}
+}
+
+func (unhideHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next // a pipeline's node errors are never hidden
+}
+
+// hide returns err as it should reach go-redis's cluster loop: hidden inside
+// an attempt of the retry hook, unless it is a server reply (MOVED and ASK
+// must reach the loop) or a closed node client, which the loop handles by
+// picking the slot's node again.
+func hide(ctx context.Context, err error) error {
+	if err == nil || attemptOf(ctx) == nil {
+		return err
+	}
+	if ue, ok := err.(*unavailErr); ok && ue.hidden != nil {
+		return ue.hidden // failing fast: no allocation, no classification
+	}
+	if isReply(err) || errors.Is(err, redis.ErrClosed) {
+		return err
+	}
+	return &hiddenError{cause: err}
+}
+
+// clusterNodeAddr is the address go-redis uses for a node that a slot map
+// read from origin lists as addr: a loopback address seen from a node that
+// is not on loopback names that node's host, and port 0 (TLS-only nodes)
+// the origin's port.
+func clusterNodeAddr(origin, addr string) string {
+	oh, op, err := net.SplitHostPort(origin)
+	if err != nil {
+		return addr
+	}
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(h); ip != nil && ip.IsLoopback() && !isLoopbackHost(oh) {
+		h = oh
+	}
+	if p == "0" && op != "" && op != "0" {
+		p = op
+	}
+	return net.JoinHostPort(h, p)
+}
+
+func isLoopbackHost(host string) bool {
+	if ip := net.ParseIP(host); ip != nil {
+		return ip.IsLoopback()
+	}
+	host = strings.ToLower(host)
+	return host == "localhost" || strings.HasSuffix(host, ".docker.internal")
 }

@@ -374,3 +374,63 @@ func TestBatchReadsOnAServerThatIsDown(t *testing.T) {
 	assert.Empty(t, missing, "a prediction that could not be read is not missing")
 	assert.False(t, errors.Is(err, ErrNotFound))
 }
+
+// TestClusterBreakerIsPerNode: a master that cannot be reached opens its own
+// breaker only. Its keys fail fast with ErrUnavailable naming the node; the
+// other masters' keys are untouched (the client-wide breaker used to fail
+// them all in microseconds); the report and the stats show which node is
+// open; its probe closes it once the node answers again.
+func TestClusterBreakerIsPerNode(t *testing.T) {
+	f := &nodeFault{}
+	k := newTelemetryKit(t)
+	c := newClusterClientWith(t, k.with(Options{Retry: fastRetry, Breaker: BreakerOptions{Threshold: 3, Cooldown: 200 * time.Millisecond}}), f.install)
+	ctx := testCtx(t)
+	cc := clusterOf(t, c)
+	top := clusterTopologyOf(t, ctx, cc)
+	victim := top.masters[0]
+	on, off := byOwner(t, ctx, cc, top, victim, spreadKeys(t, ctx, cc, top, "b", 2, keyUnder(c)), keyUnder(c))
+	for _, k := range append(slices.Clone(on), off...) {
+		require.NoError(t, c.Set(ctx, k, 1, time.Minute))
+	}
+
+	f.set(failNode(victim))
+	var v int
+	for c.BreakerState() == BreakerClosed {
+		require.Error(t, c.Get(ctx, on[0], &v))
+	}
+	err := c.Get(ctx, on[0], &v)
+	require.ErrorIs(t, err, ErrUnavailable)
+	assert.Contains(t, err.Error(), "redis node "+victim+" unavailable")
+	for range 100 {
+		for _, k := range off {
+			require.NoError(t, c.Get(ctx, k, &v), "a healthy master's key")
+		}
+	}
+	assert.Equal(t, BreakerOpen, c.BreakerState(), "a master is open")
+	states := c.NodeBreakers()
+	assert.Equal(t, BreakerOpen, states[victim])
+	for _, m := range top.masters[1:] {
+		assert.Equal(t, BreakerClosed, states[m], m)
+	}
+
+	m := k.collect(t)
+	assert.Equal(t, float64(BreakerOpen), m.sum("redisclient.breaker.state", "redisclient.node", victim))
+	assert.Equal(t, 0.0, m.sum("redisclient.breaker.state", "redisclient.node", top.masters[1]))
+
+	r := c.Health(ctx)
+	assert.Equal(t, BreakerOpen, r.Breaker)
+	for _, n := range r.Nodes {
+		want := BreakerClosed
+		if n.Address == victim {
+			want = BreakerOpen
+		}
+		assert.Equal(t, want, n.Breaker, n.Address)
+	}
+	assert.Contains(t, r.Problems, "node "+victim+": circuit breaker is open")
+
+	f.set(nil)
+	require.Eventually(t, func() bool { return c.Get(ctx, on[0], &v) == nil }, 10*time.Second, 10*time.Millisecond,
+		"the probe never closed the node's breaker")
+	assert.Equal(t, BreakerClosed, c.BreakerState())
+	assert.Equal(t, StatusHealthy, c.Health(ctx).Status)
+}

@@ -55,20 +55,42 @@ func TestClusterNoDoubleIncrement(t *testing.T) {
 	assert.Equal(t, 2, n)
 }
 
-func TestSentGuardHidesNetworkErrorsOfNonIdempotentCommands(t *testing.T) {
+// TestNodeHookHidesFailuresFromGoRedisLoop: inside an attempt of the retry
+// hook a node's failures reach go-redis's cluster loop hidden, so it does not
+// send the command again by itself; replies (MOVED, misses) and calls made
+// outside an attempt see the cause.
+func TestNodeHookHidesFailuresFromGoRedisLoop(t *testing.T) {
 	ctx := context.Background()
-	eof := func(context.Context, redis.Cmder) error { return io.EOF }
-	guard := sentGuardHook{}.ProcessHook(eof)
+	node := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer node.Close()
+	reg := newNodeBreakers(BreakerOptions{Threshold: 1, Cooldown: time.Hour})
+	defer reg.close()
+	h := newNodeHook(node, reg, nil)
+	eof := h.ProcessHook(func(context.Context, redis.Cmder) error { return io.EOF })
+	inAttempt := withAttempt(ctx, singleAttempt)
 
 	incr := redis.NewIntCmd(ctx, "incrby", "k", 1)
-	err := guard(ctx, incr)
+	err := eof(inAttempt, incr)
 	assert.False(t, errors.Is(err, io.EOF), "go-redis's cluster loop must not see a network error")
-	var se *sentError
-	require.ErrorAs(t, err, &se)
-	assert.Equal(t, err, incr.Err())
+	var he *hiddenError
+	require.ErrorAs(t, err, &he)
+	assert.ErrorIs(t, he.cause, io.EOF)
+	assert.Equal(t, BreakerOpen, reg.stateOf(node.Options().Addr), "the node's breaker counted it")
 
-	get := redis.NewStringCmd(ctx, "get", "k")
-	assert.ErrorIs(t, guard(ctx, get), io.EOF, "idempotent commands are left to go-redis")
-	wrongType := func(context.Context, redis.Cmder) error { return redis.Nil }
-	assert.ErrorIs(t, sentGuardHook{}.ProcessHook(wrongType)(ctx, incr), redis.Nil, "replies pass through")
+	// Open breaker: its fail-fast error (which wraps the cause) is hidden too.
+	err = eof(inAttempt, redis.NewStringCmd(ctx, "get", "k"))
+	require.ErrorAs(t, err, &he)
+	assert.ErrorIs(t, he.cause, ErrUnavailable)
+	assert.Contains(t, err.Error(), "redis node 127.0.0.1:1 unavailable")
+	// Outside an attempt (a call on the node client itself) the cause shows.
+	assert.ErrorIs(t, eof(ctx, redis.NewStringCmd(ctx, "get", "k")), ErrUnavailable)
+
+	reply := func(err error) redis.ProcessHook {
+		return newNodeHook(node, newNodeBreakers(BreakerOptions{}), nil).ProcessHook(
+			func(context.Context, redis.Cmder) error { return err })
+	}
+	moved := replyErr("MOVED 3999 127.0.0.1:6381")
+	assert.Equal(t, error(moved), reply(moved)(inAttempt, incr), "replies pass through")
+	assert.Equal(t, redis.Nil, reply(redis.Nil)(inAttempt, incr))
+	assert.Equal(t, redis.ErrClosed, reply(redis.ErrClosed)(inAttempt, incr))
 }

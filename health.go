@@ -28,9 +28,6 @@ func (c *Client) Ping(ctx context.Context) error {
 	if !ok {
 		return opErr("ping", "", c.shared.rdb.Ping(ctx).Err())
 	}
-	if err := c.shared.breaker.allow(); err != nil {
-		return opErr("ping", "", err)
-	}
 	err := eachMaster(ctx, cc, true, func(ctx context.Context, node *redis.Client) error {
 		return node.Ping(ctx).Err()
 	})
@@ -94,6 +91,8 @@ type NodeHealth struct {
 	Connected      bool          `json:"connected"`
 	Latency        time.Duration `json:"-"`
 	ResponseTimeMS float64       `json:"response_time_ms"`
+	// Breaker is the state of the node's own circuit breaker.
+	Breaker BreakerState `json:"breaker"`
 	ServerHealth
 	Error string `json:"error,omitempty"`
 }
@@ -131,7 +130,10 @@ type HealthReport struct {
 	// (memory, evictions, hits, clients), the highest MemoryUsagePct, and the
 	// version, role and policy of the first master.
 	ServerHealth
-	Pool    PoolHealth   `json:"pool"`
+	Pool PoolHealth `json:"pool"`
+	// Breaker is the client's circuit breaker; on a cluster the worst state
+	// among the masters' breakers (see Client.BreakerState), with each
+	// master's own in Nodes.
 	Breaker BreakerState `json:"breaker"`
 	// ClusterState is CLUSTER INFO's cluster_state ("ok" or "fail") and
 	// Nodes the masters, on a cluster only.
@@ -163,7 +165,7 @@ func (c *Client) Health(ctx context.Context) HealthReport {
 	r.DB = sh.opts.DB
 	r.Deployment = sh.deploy.String()
 	r.Address, r.Host, r.Port = healthAddress(&sh.opts, sh.deploy)
-	r.Breaker = sh.breaker.State()
+	r.Breaker = c.BreakerState()
 	if sh.closed.Load() {
 		r.Error = opErr("health", "", ErrClosed).Error()
 		r.Problems = []string{"client is closed"}
@@ -172,6 +174,10 @@ func (c *Client) Health(ctx context.Context) HealthReport {
 	ctx = bypass(ctx)
 	if cc, ok := sh.rdb.(*redis.ClusterClient); ok {
 		clusterHealth(ctx, cc, &r)
+		for i := range r.Nodes {
+			r.Nodes[i].Breaker = sh.nodes.stateOf(r.Nodes[i].Address)
+		}
+		r.Breaker = c.BreakerState() // the slot map may have changed meanwhile
 	} else {
 		n := nodeHealth(ctx, sh.rdb)
 		r.Connected, r.Latency, r.ServerHealth, r.Error = n.Connected, n.Latency, n.ServerHealth, n.Error
@@ -212,7 +218,14 @@ func (r *HealthReport) judge() {
 	if r.Connected && r.Error != "" {
 		degraded = append(degraded, r.Error)
 	}
-	if r.Breaker != BreakerClosed {
+	nodeBreakerOpen := false
+	for _, n := range r.Nodes {
+		if n.Breaker != BreakerClosed {
+			nodeBreakerOpen = true
+			degraded = append(degraded, fmt.Sprintf("node %s: circuit breaker is %s", n.Address, n.Breaker))
+		}
+	}
+	if r.Breaker != BreakerClosed && !nodeBreakerOpen {
 		degraded = append(degraded, "circuit breaker is "+r.Breaker.String())
 	}
 	// Memory and evictions are judged per server: on a cluster, per master.

@@ -17,6 +17,7 @@ const (
 	attrBreakerState = attribute.Key("redisclient.breaker.state")
 	attrStream       = attribute.Key("redisclient.stream")
 	attrStreamGroup  = attribute.Key("redisclient.stream.group")
+	attrNode         = attribute.Key("redisclient.node")
 )
 
 // registerInstruments registers the library's instruments, all observable:
@@ -51,7 +52,7 @@ func (t *telemetry) registerInstruments(sh *shared) error {
 		poolPending  = gauge("redisclient.pool.pending", "{request}", "Callers waiting for a connection now")
 
 		retries      = counter("redisclient.retries", "{retry}", "Commands tried again, by the error that failed the previous attempt")
-		breakerState = gauge("redisclient.breaker.state", "{state}", "Circuit breaker state: 0 closed, 1 open, 2 half-open")
+		breakerState = gauge("redisclient.breaker.state", "{state}", "Circuit breaker state: 0 closed, 1 open, 2 half-open; on a cluster one per node (redisclient.node)")
 
 		subsLive       = gauge("redisclient.pubsub.subscriptions", "{subscription}", "Open subscriptions")
 		subsReceived   = counter("redisclient.pubsub.received", "{message}", "Messages read from Redis by subscriptions")
@@ -119,7 +120,13 @@ func (t *telemetry) registerInstruments(sh *shared) error {
 		for r := range reasons {
 			o.ObserveInt64(retries, int64(sh.retries[r].Load()), reasons[r])
 		}
-		o.ObserveInt64(breakerState, int64(sh.breaker.State()))
+		if sh.nodes != nil {
+			for addr, state := range sh.nodes.states() {
+				o.ObserveInt64(breakerState, int64(state), metric.WithAttributes(attrNode.String(addr)))
+			}
+		} else {
+			o.ObserveInt64(breakerState, int64(sh.breaker.State()))
+		}
 
 		t.subs.each(func(ns string, s subscriptionTotals) {
 			a := metric.WithAttributeSet(attribute.NewSet(attrNamespace.String(ns)))

@@ -495,6 +495,10 @@ func (s *Subscription) read(backlog []*redis.Message) {
 		}
 		if err != nil {
 			confirmed = 0
+			// On a cluster the channel's node may have failed over: the
+			// reconnect goes to the slot's master in the slot map, so have it
+			// re-read.
+			s.c.shared.topo.nodeFailed()
 			if !lost {
 				lost = true
 				s.c.shared.log.Warn("redisclient: pubsub connection lost, reconnecting",

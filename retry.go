@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -47,10 +48,12 @@ const dialAttempts = 1
 // or expired context is never retried, and the backoff sleeps end with it.
 //
 // On Redis Cluster, go-redis's cluster client follows MOVED and ASK
-// redirects in a loop that also repeats a command after a network error;
-// the client hides such errors of non-idempotent commands from that loop, so
-// the guarantee holds there too (for single commands; a pipeline holding one
-// is not retried by the client, but go-redis may still replay it).
+// redirects in a loop that would also send a command again, by itself, after
+// a network error, and a pipeline's commands after a connection error. The
+// client keeps both from doing so (it hides node failures from that loop and
+// holds back the pipelined commands of a failed node), so the guarantee and
+// the bounds below hold there too, and between its own attempts it has the
+// slot map re-read, so a retry after a failover reaches the new master.
 //
 // Worst-case latency of one failing call with the defaults: 3 attempts, 1 s
 // dial, read and write timeouts, one dial per attempt (go-redis's own dial
@@ -401,17 +404,77 @@ func hasArg(args []any, from int, names ...string) bool {
 
 type bypassKey struct{}
 
-// bypass marks ctx so the resilience hook lets its commands through once,
-// untouched: no breaker check, no counting, no retry. Probes and health
-// checks use it to see Redis as it is.
+// bypass marks ctx so the client's hooks let its commands through untouched:
+// no breaker check, no counting, no retry. Probes and health checks use it
+// to see Redis as it is.
 func bypass(ctx context.Context) context.Context {
 	return context.WithValue(ctx, bypassKey{}, true)
 }
 
 func isBypass(ctx context.Context) bool { return ctx.Value(bypassKey{}) != nil }
 
+type attemptKey struct{}
+
+// attempt is one try of the retry hook. Commands go-redis runs inside it on
+// the same context (the handshake of a new connection) belong to it, not
+// calls of their own to retry. On a cluster the node hooks note in it the
+// pipelined commands whose node failed, so that go-redis does not send them
+// again within the attempt (the retry hook decides that).
+type attempt struct {
+	mu     sync.Mutex
+	failed map[redis.Cmder]bool // nil: nothing noted (a single command)
+}
+
+// singleAttempt marks the attempts of single commands, which note nothing.
+var singleAttempt = &attempt{}
+
+func withAttempt(ctx context.Context, a *attempt) context.Context {
+	return context.WithValue(ctx, attemptKey{}, a)
+}
+
+// attemptOf returns the attempt ctx belongs to, or nil.
+func attemptOf(ctx context.Context) *attempt {
+	a, _ := ctx.Value(attemptKey{}).(*attempt)
+	return a
+}
+
+// note records cmds as sent to a node that failed during the attempt.
+func (a *attempt) note(cmds []redis.Cmder) {
+	if a == singleAttempt {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.failed == nil {
+		a.failed = make(map[redis.Cmder]bool, len(cmds))
+	}
+	for _, cmd := range cmds {
+		a.failed[cmd] = true
+	}
+}
+
+// fresh returns the commands of cmds not noted as failed in this attempt.
+func (a *attempt) fresh(cmds []redis.Cmder) []redis.Cmder {
+	if a == singleAttempt {
+		return cmds
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.failed) == 0 {
+		return cmds
+	}
+	out := make([]redis.Cmder, 0, len(cmds))
+	for _, cmd := range cmds {
+		if !a.failed[cmd] {
+			out = append(out, cmd)
+		}
+	}
+	return out
+}
+
 // resilienceHook runs the retry loop and the circuit breaker around every
-// command and pipeline of the client, and marks dial errors.
+// command and pipeline of the client, and marks dial errors. On a cluster it
+// has no breaker: each node has its own, in its node hook.
 type resilienceHook struct {
 	policy  RetryPolicy
 	breaker *breaker
@@ -420,6 +483,10 @@ type resilienceHook struct {
 
 func newResilienceHook(p RetryPolicy, b *breaker, retries *retryCounters) redis.Hook {
 	return &resilienceHook{policy: p, breaker: b, retries: retries}
+}
+
+func (h *resilienceHook) passThrough(ctx context.Context) bool {
+	return isBypass(ctx) || attemptOf(ctx) != nil
 }
 
 // DialHook marks dial failures: the command was never sent, so even a
@@ -437,17 +504,12 @@ func (h *resilienceHook) DialHook(next redis.DialHook) redis.DialHook {
 // ProcessHook runs one command under the policy and the breaker.
 func (h *resilienceHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		if isBypass(ctx) {
+		if h.passThrough(ctx) {
 			return next(ctx, cmd)
 		}
 		return h.run(ctx, func() error {
 			cmd.SetErr(nil)
-			err := next(bypass(ctx), cmd)
-			if se, ok := err.(*sentError); ok {
-				err = se.cause
-				cmd.SetErr(err)
-			}
-			return err
+			return next(withAttempt(ctx, singleAttempt), cmd)
 		}, func(err error) bool {
 			return notExecuted(err) || isIdempotent(cmd)
 		})
@@ -463,7 +525,7 @@ func (h *resilienceHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 // error proves it did not run.
 func (h *resilienceHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if isBypass(ctx) {
+		if h.passThrough(ctx) {
 			return next(ctx, cmds)
 		}
 		if len(cmds) > 0 && cmds[0].Name() == "multi" {
@@ -476,7 +538,7 @@ func (h *resilienceHook) ProcessPipelineHook(next redis.ProcessPipelineHook) red
 			for _, cmd := range pending {
 				cmd.SetErr(nil)
 			}
-			_ = next(bypass(ctx), pending)
+			_ = next(withAttempt(ctx, &attempt{}), pending)
 			return retryableErr(pending)
 		}, func(error) bool {
 			var again []redis.Cmder
@@ -514,7 +576,7 @@ func (h *resilienceHook) runTx(ctx context.Context, next redis.ProcessPipelineHo
 		for _, cmd := range cmds {
 			cmd.SetErr(nil)
 		}
-		return next(bypass(ctx), cmds)
+		return next(withAttempt(ctx, &attempt{}), cmds)
 	}, func(error) bool {
 		return allCmds(cmds, func(cmd redis.Cmder) bool { return notExecuted(cmd.Err()) })
 	})
@@ -566,9 +628,10 @@ func allCmds(cmds []redis.Cmder, ok func(redis.Cmder) bool) bool {
 // run calls attempt until it succeeds or the policy says stop. mayRepeat
 // tells whether the failed attempt may safely run again.
 //
-// An attempt runs with a bypass context: commands go-redis issues inside it
-// on the same context (the HELLO/AUTH/SELECT handshake of a new connection)
-// are part of the attempt, not calls of their own to retry or count.
+// An attempt runs with an attempt context: commands go-redis issues inside
+// it on the same context (the HELLO/AUTH/SELECT handshake of a new
+// connection) are part of the attempt, not calls of their own to retry or
+// count.
 func (h *resilienceHook) run(ctx context.Context, attempt func() error, mayRepeat func(error) bool) error {
 	n := h.policy.attempts()
 	for i := 1; ; i++ {
@@ -595,38 +658,4 @@ func (h *resilienceHook) run(ctx context.Context, attempt func() error, mayRepea
 			return fmt.Errorf("%w (gave up retrying after %d attempts; last error: %w)", serr, i, err)
 		}
 	}
-}
-
-// sentError carries a network error of a command that must not run twice
-// and may have reached the server. go-redis's cluster client retries any
-// command after a network error, inside the loop that follows MOVED and ASK
-// redirects; its node clients return this error instead, which that loop
-// does not recognise (it deliberately has no Unwrap), and the client's own
-// hook turns it back into the cause.
-type sentError struct{ cause error }
-
-func (e *sentError) Error() string {
-	return "connection failed after the command was sent: " + e.cause.Error()
-}
-
-// sentGuardHook is installed on every node client of a cluster.
-type sentGuardHook struct{}
-
-func (sentGuardHook) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (sentGuardHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		err := next(ctx, cmd)
-		if err == nil || isIdempotent(cmd) || isReply(err) || notExecuted(err) ||
-			errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			return err
-		}
-		se := &sentError{cause: err}
-		cmd.SetErr(se)
-		return se
-	}
-}
-
-func (sentGuardHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
 }

@@ -19,21 +19,26 @@ PORT_BASE=20000
 PORT_SPAN=10000
 SENTINEL_MASTER=mymaster
 ALL_KINDS=(standalone cluster sentinel)
+# Kinds started only when named: tests that kill nodes start their own.
+EXTRA_KINDS=(ha-cluster)
 
 usage() {
 	cat <<EOF
 Usage:
-  $PROG start STATE_DIR [standalone] [cluster] [sentinel]
+  $PROG start STATE_DIR [standalone] [cluster] [sentinel] [ha-cluster]
   $PROG stop STATE_DIR
   $PROG --help
 
 Starts/stops throwaway Redis servers on free 127.0.0.1 ports, each with its own
-directory under STATE_DIR. With no kinds, start starts all three:
+directory under STATE_DIR. With no kinds, start starts the first three:
 
   standalone  one redis-server
   cluster     three cluster masters (no replicas) covering all 16384 slots
   sentinel    a master, one replica and one sentinel monitoring
               "$SENTINEL_MASTER" (quorum 1)
+  ha-cluster  six cluster nodes: three masters covering all slots, each with
+              one replica that takes over when it fails (only when named;
+              failover tests start one of their own)
 
 start waits until everything is ready and writes STATE_DIR/env:
   export REDISCLIENT_TEST_URL=redis://127.0.0.1:PORT/0
@@ -42,7 +47,8 @@ start waits until everything is ready and writes STATE_DIR/env:
   export REDISCLIENT_TEST_SENTINEL_MASTER=$SENTINEL_MASTER
   export REDISCLIENT_TEST_SENTINEL_MASTER_ADDR=127.0.0.1:MPORT
   export REDISCLIENT_TEST_SENTINEL_REPLICA_ADDR=127.0.0.1:RPORT
-(only the lines for the kinds started). If any step fails, the servers already
+  export REDISCLIENT_TEST_HA_CLUSTER_ADDRS=127.0.0.1:P1,...,127.0.0.1:P6
+(only the lines for the kinds started; the ha-cluster's masters come first). If any step fails, the servers already
 started are stopped and start exits non-zero.
 
 stop kills every server recorded in STATE_DIR (SIGTERM, then SIGKILL after
@@ -62,7 +68,7 @@ EOF
 usage_error() {
 	[[ $# -eq 0 ]] || log "error: $*"
 	cat >&2 <<EOF
-Usage: $PROG start STATE_DIR [standalone] [cluster] [sentinel]
+Usage: $PROG start STATE_DIR [standalone] [cluster] [sentinel] [ha-cluster]
        $PROG stop STATE_DIR
 Run '$PROG --help' for details.
 EOF
@@ -366,20 +372,27 @@ wait_until() {
 }
 
 # The predicates below are run through wait_until.
+# cluster_node_ok PORT NODES: the node sees the cluster ok, every slot served
+# and NODES nodes.
 # shellcheck disable=SC2317,SC2329
 cluster_node_ok() {
 	local info
 	info=$(rcli -p "$1" cluster info 2>/dev/null | tr -d '\r') || return 1
 	grep -qx 'cluster_state:ok' <<<"$info" &&
 		grep -qx 'cluster_slots_ok:16384' <<<"$info" &&
-		grep -qx 'cluster_known_nodes:3' <<<"$info"
+		grep -qx "cluster_known_nodes:$2" <<<"$info"
 }
 
+# cluster_ok PORT...: every node is ok and knows all the others; every
+# replica's link to its master is up.
 # shellcheck disable=SC2317,SC2329
 cluster_ok() {
 	local p
 	for p in "$@"; do
-		cluster_node_ok "$p" || return 1
+		cluster_node_ok "$p" "$#" || return 1
+		if [[ $(rcli -p "$p" info replication 2>/dev/null | info_field role) == slave ]]; then
+			replica_link_up "$p" || return 1
+		fi
 	done
 }
 
@@ -404,33 +417,44 @@ start_standalone() {
 	log "standalone: ready on $HOST:$LAUNCHED_PORT"
 }
 
+# start_cluster KIND REPLICAS VAR: a cluster of three masters with REPLICAS
+# replicas each, in STATE_DIR/KIND, its addresses (masters first) in VAR.
 start_cluster() {
-	local i addrs=() ports=()
-	log "cluster: starting 3 nodes"
-	for i in 1 2 3; do
-		launch server "$STATE_DIR/cluster/node$i" \
+	local kind=$1 replicas=$2 var=$3 i p nodes addrs=() ports=() masters=() others=()
+	nodes=$((3 * (1 + replicas)))
+	log "$kind: starting $nodes nodes"
+	for ((i = 1; i <= nodes; i++)); do
+		launch server "$STATE_DIR/$kind/node$i" \
 			--cluster-enabled yes --cluster-config-file nodes.conf \
-			--cluster-node-timeout 2000
+			--cluster-node-timeout 2000 --repl-diskless-sync-delay 0
 		ports+=("$LAUNCHED_PORT")
 		addrs+=("$HOST:$LAUNCHED_PORT")
 	done
-	log "cluster: creating on ${addrs[*]}"
+	log "$kind: creating on ${addrs[*]}"
 	# Subshell, so that the redirection is not in force in this shell when a
 	# deferred INT/TERM trap runs (its messages would land in create.log).
 	if ! (
 		RCLI_TIMEOUT=$((TIMEOUT * 3))
-		rcli --cluster create "${addrs[@]}" --cluster-replicas 0 --cluster-yes
-	) >"$STATE_DIR/cluster/create.log" 2>&1; then
-		tail -n 20 "$STATE_DIR/cluster/create.log" >&2
+		rcli --cluster create "${addrs[@]}" --cluster-replicas "$replicas" --cluster-yes
+	) >"$STATE_DIR/$kind/create.log" 2>&1; then
+		tail -n 20 "$STATE_DIR/$kind/create.log" >&2
 		die "redis-cli --cluster create failed"
 	fi
 	wait_until "cluster_state:ok on all nodes" cluster_ok "${ports[@]}" ||
-		die "cluster did not become ready (see $STATE_DIR/cluster)"
-	ENV_LINES+=("export REDISCLIENT_TEST_CLUSTER_ADDRS=$(
+		die "$kind did not become ready (see $STATE_DIR/$kind)"
+	for p in "${ports[@]}"; do
+		if [[ $(rcli -p "$p" info replication | info_field role) == master ]]; then
+			masters+=("$HOST:$p")
+		else
+			others+=("$HOST:$p")
+		fi
+	done
+	addrs=("${masters[@]}" "${others[@]}")
+	ENV_LINES+=("export $var=$(
 		IFS=,
 		echo "${addrs[*]}"
 	)")
-	log "cluster: ready on ${addrs[*]}"
+	log "$kind: ready on ${addrs[*]}"
 }
 
 start_sentinel() {
@@ -492,8 +516,8 @@ cmd_start() {
 	(($# > 0)) || set -- "${ALL_KINDS[@]}"
 	for kind in "$@"; do
 		case $kind in
-		standalone | cluster | sentinel) want[$kind]=1 ;;
-		*) usage_error "unknown kind '$kind' (want: ${ALL_KINDS[*]})" ;;
+		standalone | cluster | sentinel | ha-cluster) want[$kind]=1 ;;
+		*) usage_error "unknown kind '$kind' (want: ${ALL_KINDS[*]} ${EXTRA_KINDS[*]})" ;;
 		esac
 	done
 	[[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "REDIS_SERVERS_TIMEOUT must be a positive integer"
@@ -505,7 +529,7 @@ cmd_start() {
 	if [[ -n $(recorded_pids "$STATE_DIR") ]]; then
 		die "servers from an earlier start are still running in $STATE_DIR; run '$PROG stop $STATE_DIR' first"
 	fi
-	rm -rf "$STATE_DIR/standalone" "$STATE_DIR/cluster" "$STATE_DIR/sentinel"
+	rm -rf "$STATE_DIR/standalone" "$STATE_DIR/cluster" "$STATE_DIR/sentinel" "$STATE_DIR/ha-cluster"
 	rm -f "$STATE_DIR/pidfiles" "$STATE_DIR/env" "$STATE_DIR/env.tmp"
 	: >"$STATE_DIR/pidfiles"
 
@@ -513,13 +537,14 @@ cmd_start() {
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
 	t0=$(now_ms)
-	for kind in "${ALL_KINDS[@]}"; do
+	for kind in "${ALL_KINDS[@]}" "${EXTRA_KINDS[@]}"; do
 		[[ -n ${want[$kind]:-} ]] || continue
 		t1=$(now_ms)
 		case $kind in
 		standalone) start_standalone ;;
-		cluster) start_cluster ;;
+		cluster) start_cluster cluster 0 REDISCLIENT_TEST_CLUSTER_ADDRS ;;
 		sentinel) start_sentinel ;;
+		ha-cluster) start_cluster ha-cluster 1 REDISCLIENT_TEST_HA_CLUSTER_ADDRS ;;
 		esac
 		log "$kind: took $(($(now_ms) - t1)) ms"
 	done

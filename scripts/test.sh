@@ -6,7 +6,10 @@
 # (standalone, 3-master cluster, sentinel) on free loopback ports, checks
 # formatting, vets, runs `go test -race` with the integration tests required,
 # tests the examples/metrics module (its own go.mod), builds the bench module,
-# and stops the servers even when a step fails.
+# and stops the servers even when a step fails. The tests that kill cluster
+# masters (cluster_failover_test.go) start a cluster of their own through
+# scripts/servers.sh (kind ha-cluster: 3 masters + 3 replicas) and stop it
+# themselves.
 #
 #   scripts/test.sh [go test flags...]     e.g. scripts/test.sh -run Cluster -v
 set -euo pipefail
