@@ -281,9 +281,12 @@ type Subscription struct {
 // Publish sends message to channel (namespaced like keys) and returns the
 // number of subscribers that received it. Strings and byte slices are sent
 // as they are, numbers as decimal text, other values through the
-// serializer. On Redis Cluster the count only covers subscribers connected
-// to the node that took the command. Publish is never retried once it may
-// have reached the server.
+// serializer. On Redis Cluster it goes to the master of the channel's slot,
+// so one publisher's messages to a channel arrive in publish order; the count
+// only covers subscribers connected to that node, and while that master is
+// down and not yet replaced, publishing to its channels fails (fast, once
+// its breaker is open). Publish is never retried once it may have reached
+// the server.
 func (c *Client) Publish(ctx context.Context, channel string, message any) (int64, error) {
 	ch, err := c.channel("publish", channel, false)
 	if err != nil {
@@ -293,8 +296,23 @@ func (c *Client) Publish(ctx context.Context, channel string, message any) (int6
 	if err != nil {
 		return 0, opErr("publish", ch, err)
 	}
-	n, err := c.shared.rdb.Publish(ctx, ch, v).Result()
+	n, err := c.publish(ctx, ch, v)
 	return n, opErr("publish", ch, err)
+}
+
+// publish sends PUBLISH. On a cluster any node takes it and passes it on
+// over the cluster bus, and go-redis sends each PUBLISH to the next master in
+// turn, so one publisher's messages reached a subscriber through different
+// nodes and overtook each other. Sent to the master of the channel's slot,
+// as a command on a key of that name would be, they all take one path and
+// arrive in order wherever the subscriber is connected.
+func (c *Client) publish(ctx context.Context, ch string, v any) (int64, error) {
+	cmd := redis.NewIntCmd(ctx, "publish", ch, v)
+	if c.isCluster() {
+		cmd.SetFirstKeyPos(1)
+	}
+	_ = c.shared.rdb.Process(ctx, cmd)
+	return cmd.Result()
 }
 
 // Subscribe subscribes handler to channels (namespaced like keys) with the
@@ -315,6 +333,13 @@ func (c *Client) Subscribe(ctx context.Context, handler Handler, channels ...str
 // pattern never matches channels of another namespace; it may match those
 // of child namespaces, whose Message.Channel then starts with the child's
 // name.
+//
+// On Redis Cluster subscriptions use classic (not sharded) pub/sub, so a
+// pattern sees channels of every slot: its one connection goes to the master
+// of the first channel's or pattern's slot, and every master passes each
+// message on to the others. Patterns cannot be sharded (SSUBSCRIBE takes
+// channel names only), and sharded channels would not reach the subscribers
+// of the Python service, which use SUBSCRIBE.
 func (c *Client) PSubscribe(ctx context.Context, handler Handler, patterns ...string) (*Subscription, error) {
 	return c.subscribe(ctx, "psubscribe", SubscribeOptions{}, handler, patterns)
 }
