@@ -68,6 +68,9 @@ func New(opts Options) (*Client, error) {
 	if sh.log == nil {
 		sh.log = slog.New(slog.DiscardHandler)
 	}
+	if tlsInsecure(&o) {
+		sh.log.Warn("redisclient: " + insecureWarning)
+	}
 	sh.rdb = redis.NewUniversalClient(o.universal())
 	sh.breaker = newBreaker(o.Breaker, sh.rdb)
 	sh.rdb.AddHook(closedHook{sh}) // outermost: failures that Close caused read as ErrClosed
