@@ -112,6 +112,9 @@ func tlsFromEnv(get func(string) string) (TLSOptions, error) {
 		}
 		*b.dst = on
 	}
+	if !t.isSet() {
+		return TLSOptions{}, nil
+	}
 	return t, nil
 }
 
