@@ -2,6 +2,7 @@ package redisclient
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -124,7 +125,7 @@ func diagnose(ctx context.Context, err error, addr string, tlsOn bool) (FailureK
 	var dnsErr *net.DNSError
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return FailureRefused, "nothing listens at " + addr + " (connection refused): start redis-server, or fix the address"
+		return FailureRefused, "nothing listens at " + cmp.Or(addr, "the address") + " (connection refused): start redis-server, or fix the address"
 	case errors.As(err, &dnsErr):
 		return FailureDNS, "the host name does not resolve (" + dnsErr.Name + "): fix the host in REDIS_URL or REDIS_HOST"
 	}
@@ -135,7 +136,7 @@ func diagnose(ctx context.Context, err error, addr string, tlsOn bool) (FailureK
 	case tlsOn && (timeout || closed) && speaksPlain(ctx, addr):
 		return FailureTLSUnsupported, tlsUnsupported(addr)
 	case !tlsOn && closed && speaksTLS(ctx, addr):
-		return FailureTLSRequired, "the server at " + addr + " speaks TLS (a tls-port) but the client connects without it: " +
+		return FailureTLSRequired, "the server at " + cmp.Or(addr, "the address") + " speaks TLS (a tls-port) but the client connects without it: " +
 			"use rediss:// in REDIS_URL, or set REDIS_TLS_CA_FILE (REDIS_TLS=true for a public CA)"
 	case timeout && tlsOn:
 		return FailureTimeout, "redis does not answer in time (timeout): the host is down, packets are dropped, the server is stalled, " +
@@ -149,7 +150,7 @@ func diagnose(ctx context.Context, err error, addr string, tlsOn bool) (FailureK
 }
 
 func tlsUnsupported(addr string) string {
-	return "the server at " + addr + " answers plain Redis, not TLS, but the client uses TLS: " +
+	return "the server at " + cmp.Or(addr, "the address") + " answers plain Redis, not TLS, but the client uses TLS: " +
 		"use redis:// and unset REDIS_TLS_*, or point the client at the server's tls-port"
 }
 

@@ -204,8 +204,13 @@ func (c *Client) Health(ctx context.Context) HealthReport {
 		r.Connected, r.Latency, r.ServerHealth, r.Error, r.cause = n.Connected, n.Latency, n.ServerHealth, n.Error, n.err
 		r.Notes = append(r.Notes, n.notes...)
 	}
-	if !r.Connected && r.cause != nil && sh.deploy != sentinel {
-		first, _, _ := strings.Cut(r.Address, ",")
+	if !r.Connected && r.cause != nil {
+		// The port to probe: the first server dialed (not known with
+		// Sentinel, which hands out the master's address).
+		first := ""
+		if sh.deploy != sentinel {
+			first, _, _ = strings.Cut(r.Address, ",")
+		}
 		r.Failure, r.problem = diagnose(ctx, r.cause, first, r.TLS)
 	}
 	if ps := sh.rdb.PoolStats(); ps != nil {
