@@ -115,9 +115,12 @@ func diagnose(ctx context.Context, err error, addr string, tlsOn bool) (FailureK
 	case errors.As(err, &unknownCA), errors.As(err, &badName), errors.As(err, &invalid), errors.As(err, &verify):
 		return FailureTLSCertificate, "the server's TLS certificate is not trusted (" + tlsReason(err) + "): " +
 			"set REDIS_TLS_CA_FILE to the CA that signed it and REDIS_TLS_SERVER_NAME to a name it carries"
-	case strings.Contains(err.Error(), "remote error: tls:"):
+	case strings.Contains(err.Error(), "remote error: tls:") && strings.Contains(err.Error(), "certificate"):
+		// certificate required, bad certificate, unknown certificate authority...
 		return FailureTLSClientCertificate, "the server refused the TLS handshake (" + tlsReason(err) + "): " +
 			"it wants a client certificate its CA signed (tls-auth-clients yes); set REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE"
+	case strings.Contains(err.Error(), "remote error: tls:"):
+		return FailureOther, "the server refused the TLS handshake (" + tlsReason(err) + "): check tls-protocols and tls-ciphers on the server"
 	case strings.Contains(err.Error(), "first record does not look like a TLS handshake"):
 		return FailureTLSUnsupported, tlsUnsupported(addr)
 	}
