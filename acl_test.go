@@ -2,6 +2,7 @@ package redisclient
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -140,6 +141,27 @@ func exerciseAPI(t *testing.T, c *Client) {
 	for _, s := range []*Subscription{sub, psub, sub2, psub2} {
 		must("Subscription.Close", s.Close())
 	}
+
+	// Streams: add, count, consume with a retry and a dead letter.
+	st := c.Stream("orders")
+	for _, v := range []string{"a", "bad", "b"} {
+		_, err = st.Add(ctx, v)
+		must("Stream.Add", err)
+	}
+	_, err = st.Len(ctx)
+	must("Stream.Len", err)
+	cons, err := st.Consume(ctx, "g", "c1", func(_ context.Context, m StreamMessage) error {
+		if string(m.Payload) == "bad" {
+			return errors.New("bad message")
+		}
+		return nil
+	}, ConsumeOptions{MaxDeliveries: 2, RetryDelay: -1, OnError: func(error) {}})
+	must("Stream.Consume", err)
+	require.Eventually(t, func() bool {
+		s := cons.Stats()
+		return s.Acked == 2 && s.DeadLettered == 1
+	}, 10*time.Second, 10*time.Millisecond, "consumer stats: %+v", cons.Stats())
+	must("Consumer.Close", cons.Close())
 
 	rep := c.Health(ctx)
 	assert.Equal(t, StatusHealthy, rep.Status, "%+v", rep)
