@@ -70,6 +70,9 @@ func New(opts Options) (*Client, error) {
 	if sh.log == nil {
 		sh.log = slog.New(slog.DiscardHandler)
 	}
+	if tlsInsecure(&o) {
+		sh.log.Warn("redisclient: " + insecureWarning)
+	}
 	sh.rdb = redis.NewUniversalClient(o.universal())
 	if cc, ok := sh.rdb.(*redis.ClusterClient); ok {
 		// A breaker per node, so a dead master fails only its slots.

@@ -1,6 +1,7 @@
 package redisclient
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -46,8 +47,12 @@ const (
 	// being evicted, the circuit breaker is not closed, or a cluster node
 	// did not report.
 	StatusDegraded HealthStatus = "degraded"
-	// StatusUnhealthy: Redis does not answer, the cluster is down, or the
-	// client is closed or misconfigured.
+	// StatusUnhealthy: Redis does not answer or refuses the client (see
+	// HealthReport.Failure), the cluster is down, or the client is closed or
+	// misconfigured.
+	//
+	// A least-privilege ACL user that may not run INFO or PING does not
+	// change the status: the report says so in Notes.
 	StatusUnhealthy HealthStatus = "unhealthy"
 )
 
@@ -95,6 +100,9 @@ type NodeHealth struct {
 	Breaker BreakerState `json:"breaker"`
 	ServerHealth
 	Error string `json:"error,omitempty"`
+
+	err   error    // the failure behind Error, for diagnose
+	notes []string // for HealthReport.Notes
 }
 
 // PoolHealth is a snapshot of the connection pool (summed over the nodes of
@@ -142,11 +150,25 @@ type HealthReport struct {
 	// Consumers are the running stream consumers of this client, with
 	// their counters; they do not affect Status.
 	Consumers []ConsumerHealth `json:"consumers,omitempty"`
-	// Problems explains a status other than healthy, one line each.
+	// Problems explains a status other than healthy, one line each, with
+	// the fix when it is known.
 	Problems []string `json:"problems,omitempty"`
+	// Failure says why Redis could not be used, when it could not.
+	Failure FailureKind `json:"failure,omitempty"`
+	// TLS reports whether the client connects with TLS, and
+	// TLSInsecureSkipVerify whether it skips certificate verification
+	// (TLSOptions.InsecureSkipVerify or skip_verify=true; also a note).
+	TLS                   bool `json:"tls"`
+	TLSInsecureSkipVerify bool `json:"tls_insecure_skip_verify,omitempty"`
+	// Notes are facts worth knowing that do not change the status: INFO or
+	// PING not allowed for the ACL user, TLS certificate verification off.
+	Notes []string `json:"notes,omitempty"`
 	// Error is the failure that made the report unhealthy, if any.
 	Error     string    `json:"error,omitempty"`
 	Timestamp time.Time `json:"timestamp"`
+
+	cause   error  // the failure behind Error, for diagnose
+	problem string // diagnose's line for an unreachable server
 }
 
 // Health checks Redis and reports its state. It never fails: an unreachable
@@ -166,6 +188,11 @@ func (c *Client) Health(ctx context.Context) HealthReport {
 	r.Deployment = sh.deploy.String()
 	r.Address, r.Host, r.Port = healthAddress(&sh.opts, sh.deploy)
 	r.Breaker = c.BreakerState()
+	r.TLS = sh.opts.TLSConfig != nil
+	if tlsInsecure(&sh.opts) {
+		r.TLSInsecureSkipVerify = true
+		r.Notes = append(r.Notes, insecureWarning)
+	}
 	if sh.closed.Load() {
 		r.Error = opErr("health", "", ErrClosed).Error()
 		r.Problems = []string{"client is closed"}
@@ -180,7 +207,17 @@ func (c *Client) Health(ctx context.Context) HealthReport {
 		r.Breaker = c.BreakerState() // the slot map may have changed meanwhile
 	} else {
 		n := nodeHealth(ctx, sh.rdb)
-		r.Connected, r.Latency, r.ServerHealth, r.Error = n.Connected, n.Latency, n.ServerHealth, n.Error
+		r.Connected, r.Latency, r.ServerHealth, r.Error, r.cause = n.Connected, n.Latency, n.ServerHealth, n.Error, n.err
+		r.Notes = append(r.Notes, n.notes...)
+	}
+	if !r.Connected && r.cause != nil {
+		// The port to probe: the first server dialed (not known with
+		// Sentinel, which hands out the master's address).
+		first := ""
+		if sh.deploy != sentinel {
+			first, _, _ = strings.Cut(r.Address, ",")
+		}
+		r.Failure, r.problem = diagnose(ctx, r.cause, first, r.TLS)
 	}
 	if ps := sh.rdb.PoolStats(); ps != nil {
 		r.Pool = PoolHealth{
@@ -205,12 +242,7 @@ func (c *Client) Health(ctx context.Context) HealthReport {
 func (r *HealthReport) judge() {
 	var bad, degraded []string
 	if !r.Connected {
-		if code := replyCode(r.Error); code != "" {
-			// LOADING, MISCONF, NOAUTH, BUSY...: the server is up but refuses.
-			bad = append(bad, "redis answers but refuses commands ("+code+")")
-		} else {
-			bad = append(bad, "redis does not answer")
-		}
+		bad = append(bad, cmp.Or(r.problem, "redis does not answer"))
 	}
 	if r.ClusterState != "" && r.ClusterState != "ok" {
 		bad = append(bad, "cluster_state is "+r.ClusterState)
@@ -266,25 +298,41 @@ func (r *HealthReport) judge() {
 }
 
 // nodeHealth pings one server (to connect), reads INFO, and times a second
-// PING on the open connection.
+// PING on the open connection. An ACL user that may not run PING or INFO
+// gets NOPERM replies: the server answered, and notes say what is missing.
 func nodeHealth(ctx context.Context, rdb redis.Cmdable) NodeHealth {
 	var n NodeHealth
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		n.Error = err.Error()
+	pingDenied := false
+	ping := func() error {
+		err := rdb.Ping(ctx).Err()
+		if deniedCommand(err) == "ping" {
+			pingDenied = true
+			return nil
+		}
+		return err
+	}
+	if err := ping(); err != nil {
+		n.Error, n.err = err.Error(), err
 		return n
 	}
 	n.Connected = true
 	info, err := rdb.Info(ctx).Result()
-	if err != nil {
-		n.Error = "INFO: " + err.Error()
-	} else {
+	switch {
+	case err == nil:
 		n.ServerHealth = parseInfo(info)
+	case deniedCommand(err) == "info":
+		n.notes = append(n.notes, noteNoInfo)
+	default:
+		n.Error = "INFO: " + err.Error()
 	}
 	start := time.Now()
-	if err := rdb.Ping(ctx).Err(); err != nil {
+	if err := ping(); err != nil {
 		n.Connected = false
-		n.Error = err.Error()
+		n.Error, n.err = err.Error(), err
 		return n
+	}
+	if pingDenied {
+		n.notes = append(n.notes, noteNoPing)
 	}
 	n.Latency = time.Since(start)
 	n.ResponseTimeMS = millis(n.Latency)
@@ -295,7 +343,7 @@ func nodeHealth(ctx context.Context, rdb redis.Cmdable) NodeHealth {
 // masters into r.
 func clusterHealth(ctx context.Context, cc *redis.ClusterClient, r *HealthReport) {
 	if state, err := cc.ClusterInfo(ctx).Result(); err != nil {
-		r.Error = "CLUSTER INFO: " + err.Error()
+		r.Error, r.cause = "CLUSTER INFO: "+err.Error(), err
 	} else {
 		r.ClusterState = infoFields(state)["cluster_state"]
 	}
@@ -309,11 +357,16 @@ func clusterHealth(ctx context.Context, cc *redis.ClusterClient, r *HealthReport
 		return nil
 	})
 	if err != nil && r.Error == "" {
-		r.Error = err.Error()
+		r.Error, r.cause = err.Error(), err
 	}
 	slices.SortFunc(r.Nodes, func(a, b NodeHealth) int { return strings.Compare(a.Address, b.Address) })
 	var s ServerHealth
 	for _, n := range r.Nodes {
+		for _, note := range n.notes {
+			if !slices.Contains(r.Notes, note) {
+				r.Notes = append(r.Notes, note)
+			}
+		}
 		if !n.Connected {
 			continue
 		}
@@ -332,8 +385,11 @@ func clusterHealth(ctx context.Context, cc *redis.ClusterClient, r *HealthReport
 	}
 	s.HitRatio = hitRatio(s.KeyspaceHits, s.KeyspaceMisses)
 	r.ServerHealth = s
-	if !r.Connected && r.Error == "" && len(r.Nodes) > 0 {
-		r.Error = r.Nodes[0].Error
+	if !r.Connected && len(r.Nodes) > 0 {
+		r.Error = cmp.Or(r.Error, r.Nodes[0].Error)
+		if r.cause == nil {
+			r.cause = r.Nodes[0].err
+		}
 	}
 }
 
@@ -455,19 +511,4 @@ func (c *Client) HealthHandler() http.Handler {
 			_, _ = w.Write(append(body, '\n'))
 		}
 	})
-}
-
-// replyCode returns the error code of a server reply such as "LOADING Redis
-// is loading the dataset in memory", or "" for other errors.
-func replyCode(msg string) string {
-	code, _, _ := strings.Cut(msg, " ")
-	if len(code) < 3 {
-		return ""
-	}
-	for _, r := range code {
-		if r < 'A' || r > 'Z' {
-			return ""
-		}
-	}
-	return code
 }

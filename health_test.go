@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -129,7 +130,8 @@ func TestHealthUnhealthy(t *testing.T) {
 	assert.Equal(t, StatusUnhealthy, r.Status)
 	assert.False(t, r.Connected)
 	assert.Contains(t, r.Error, "connection refused")
-	assert.Contains(t, r.Problems, "redis does not answer")
+	assert.Equal(t, FailureRefused, r.Failure)
+	assert.Equal(t, []string{"nothing listens at " + r.Address + " (connection refused): start redis-server, or fix the address"}, r.Problems)
 	assert.Equal(t, "127.0.0.1", r.Host, "the address is reported even when down")
 
 	require.NoError(t, c.Close())
@@ -328,10 +330,54 @@ func TestHealthNamesARefusingServer(t *testing.T) {
 	mr.SetError("LOADING Redis is loading the dataset in memory")
 	r := c.Health(testCtx(t))
 	assert.Equal(t, StatusUnhealthy, r.Status)
-	assert.Contains(t, r.Problems, "redis answers but refuses commands (LOADING)")
+	assert.Equal(t, FailureLoading, r.Failure)
+	assert.Contains(t, r.Problems, "redis answers but is loading its data set (LOADING): wait until it is done")
+	mr.SetError("MISCONF Errors writing to the AOF file")
+	r = c.Health(testCtx(t))
+	assert.Equal(t, FailureRefusing, r.Failure)
+	assert.Contains(t, r.Problems, "redis answers but refuses commands (MISCONF)")
 	mr.SetError("")
 	mr.Close()
 	r = c.Health(testCtx(t))
-	assert.Contains(t, r.Problems, "redis does not answer")
-	assert.Equal(t, "", replyCode("dial tcp 127.0.0.1:1: connect: connection refused"))
+	assert.Equal(t, FailureRefused, r.Failure)
+	assert.Contains(t, r.Problems[0], "(connection refused): start redis-server, or fix the address")
+}
+
+// A connection closed without a reply is not a Redis error code: the old
+// check took "EOF" for one and said "redis answers but refuses commands
+// (EOF)".
+func TestHealthClosedConnectionIsNotARefusal(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = l.Close() })
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			_ = conn.Close() // close at once, like a TLS port read by a plain client
+		}
+	}()
+	c, err := New(Options{Addr: l.Addr().String(), Breaker: BreakerOptions{Threshold: -1}, Retry: RetryPolicy{Attempts: 1}})
+	require.NoError(t, err)
+	defer c.Close()
+	r := c.Health(testCtx(t))
+	assert.Equal(t, StatusUnhealthy, r.Status)
+	assert.Equal(t, FailureClosed, r.Failure, "%q", r.Problems)
+	for _, p := range r.Problems {
+		assert.NotContains(t, p, "refuses commands")
+	}
+}
+
+func TestDeniedCommand(t *testing.T) {
+	for msg, want := range map[string]string{
+		"NOPERM this user has no permissions to run the 'ping' command":                   "ping",
+		"NOPERM User app has no permissions to run the 'INFO' command":                    "info",
+		"NOPERM this user has no permissions to access one of the keys used as arguments": "",
+		"WRONGPASS invalid username-password pair or user is disabled.":                   "",
+	} {
+		assert.Equal(t, want, deniedCommand(fmt.Errorf("x: %w", replyErr(msg))), msg)
+	}
+	assert.Equal(t, "", deniedCommand(io.EOF))
 }

@@ -67,6 +67,9 @@ type Options struct {
 	DB int
 	// TLSConfig enables TLS when non-nil (rediss:// URLs set it).
 	TLSConfig *tls.Config
+	// TLS configures TLS from PEM files (a private CA, a client certificate),
+	// as the REDIS_TLS_* environment variables do; see TLSOptions.
+	TLS TLSOptions
 
 	// PoolSize is the maximum number of connections per node. 0 means
 	// go-redis's default of 10 per GOMAXPROCS.
@@ -166,6 +169,7 @@ func optionsError(format string, args ...any) error {
 // withDefaults validates o and returns a copy with defaults filled in and the
 // URL, if any, merged into the address and credential fields.
 func (o Options) withDefaults() (Options, error) {
+	callerTLS := o.TLSConfig != nil
 	if o.URL != "" {
 		if o.Addr != "" || len(o.Addrs) > 0 {
 			return o, optionsError("URL and Addr/Addrs are both set; use one")
@@ -176,6 +180,9 @@ func (o Options) withDefaults() (Options, error) {
 		if err := o.mergeURL(); err != nil {
 			return o, err
 		}
+	}
+	if err := o.applyTLS(o.TLSConfig != nil && !callerTLS, o.URL != "" && o.TLSConfig == nil); err != nil {
+		return o, err
 	}
 	if _, err := o.deployment(); err != nil {
 		return o, err
@@ -406,6 +413,7 @@ const (
 	EnvSentinelMaster   = "REDIS_SENTINEL_MASTER"
 	EnvSentinelAddrs    = "REDIS_SENTINEL_ADDRS"
 	EnvSentinelPassword = "REDIS_SENTINEL_PASSWORD"
+	// The REDIS_TLS_* variables are listed with TLSOptions.
 )
 
 // OptionsFromEnv builds Options from the environment:
@@ -423,6 +431,12 @@ const (
 //	REDIS_SENTINEL_MASTER    master name (selects Sentinel, with REDIS_SENTINEL_ADDRS)
 //	REDIS_SENTINEL_ADDRS     comma-separated sentinel addresses
 //	REDIS_SENTINEL_PASSWORD  sentinel password
+//	REDIS_TLS                true: TLS with the system's roots (any REDIS_TLS_* turns TLS on)
+//	REDIS_TLS_CA_FILE        PEM CA certificates that signed the server's certificate
+//	REDIS_TLS_CERT_FILE      PEM client certificate (with REDIS_TLS_KEY_FILE), for mutual TLS
+//	REDIS_TLS_KEY_FILE       PEM private key of the client certificate
+//	REDIS_TLS_SERVER_NAME    name the server's certificate must carry, if not the host dialed
+//	REDIS_TLS_INSECURE_SKIP_VERIFY  true: accept any server certificate (tests only; logged as a warning)
 //
 // Unset variables keep the defaults of Options. A malformed value is an error
 // naming the variable; it never repeats a password.
@@ -507,6 +521,11 @@ func optionsFromLookup(lookup func(string) (string, bool)) (Options, error) {
 		return o, optionsError("environment variable %s is set but %s is empty", EnvSentinelAddrs, EnvSentinelMaster)
 	}
 
+	tlsOpts, err := tlsFromEnv(get)
+	if err != nil {
+		return o, err
+	}
+	o.TLS = tlsOpts
 	o.Username = get(EnvUsername)
 	o.Password, _ = lookup(EnvPassword) // passwords may legitimately have spaces
 	o.SentinelPassword, _ = lookup(EnvSentinelPassword)

@@ -114,10 +114,16 @@ type target struct {
 	port       int
 	user       string // ACL user name, if any (not a secret)
 	hasPass    bool
+	tlsArgs    string // redis-cli's TLS arguments (" --tls --cacert ..."), "" without TLS
 }
 
-// cli is the redis-cli command line for the target (or for one node).
+// cli is the redis-cli command line for the target (or for one node), with
+// the TLS arguments the client uses.
 func (t target) cli(addr string) string {
+	return strings.Replace(t.plainCLI(addr), "redis-cli", "redis-cli"+t.tlsArgs, 1)
+}
+
+func (t target) plainCLI(addr string) string {
 	host, port := t.host, t.port
 	if addr != "" {
 		if h, p, err := net.SplitHostPort(addr); err == nil {
@@ -187,6 +193,7 @@ func diagnose(ctx context.Context, c *redisclient.Client, opts redisclient.Optio
 		_, inURL := u.User.Password()
 		t.hasPass = t.hasPass || inURL
 	}
+	t.tlsArgs = cliTLSArgs(opts, h)
 	r := Report{
 		Target:     h.Address,
 		Deployment: h.Deployment,
@@ -197,7 +204,11 @@ func diagnose(ctx context.Context, c *redisclient.Client, opts redisclient.Optio
 
 	reach, auth, ok := connectChecks(t, connErr, connTime, h)
 	r.needsPassword = t.hasPass || auth.Status == StatusFail
-	r.Checks = append(r.Checks, reach, auth)
+	firstAddr := ""
+	if h.Deployment != "sentinel" {
+		firstAddr, _, _ = strings.Cut(h.Address, ",")
+	}
+	r.Checks = append(r.Checks, reach, auth, tlsCheck(ctx, t, rdb, h, firstAddr, reach.Status != StatusFail))
 	if !ok {
 		why := "not checked: Redis does not answer"
 		if reach.Status == StatusOK {
@@ -245,6 +256,16 @@ func diagnose(ctx context.Context, c *redisclient.Client, opts redisclient.Optio
 func connectChecks(t target, err error, took time.Duration, h redisclient.HealthReport) (reach, auth Check, ok bool) {
 	reach = Check{Name: checkReachable}
 	auth = Check{Name: checkAuth}
+	if deniedCommand(err) == "ping" {
+		// A NOPERM reply is an answer: the user authenticated and may not
+		// run PING. The other checks run on what it may do.
+		reach.Status = StatusOK
+		reach.Detail = fmt.Sprintf("%s answers (in %s; NOPERM for PING)", where(t), fmtDur(took))
+		auth.Status = StatusWarn
+		auth.Detail = "authenticated" + asUser(t) + ", but this user may not run PING: " + err.Error()
+		auth.Advice = pingAdvice(t)
+		return reach, auth, true
+	}
 	if err == nil || h.Connected {
 		reach.Status = StatusOK
 		reach.Detail = fmt.Sprintf("connected to %s in %s (dial, handshake and first PING)", where(t), fmtDur(took))
@@ -266,13 +287,29 @@ func connectChecks(t target, err error, took time.Duration, h redisclient.Health
 	}
 
 	msg := err.Error()
-	switch kind := classify(err); kind {
+	kind := classify(err)
+	switch h.Failure {
+	case redisclient.FailureTLSRequired, redisclient.FailureTLSUnsupported, redisclient.FailureTLSCertificate, redisclient.FailureTLSClientCertificate:
+		// The library probed the port: it knows better than the error text.
+		kind = string(h.Failure)
+		if len(h.Problems) > 0 {
+			// The problem without its fix, which the advice gives.
+			msg = h.Problems[0]
+			if i := strings.LastIndex(msg, ": "); i > 0 {
+				msg = msg[:i]
+			}
+		}
+	}
+	switch kind {
 	case "noauth", "wrongpass", "noperm":
+		if kind == "noperm" {
+			msg = err.Error()
+		}
 		reach.Status = StatusOK
 		reach.Detail = fmt.Sprintf("%s answers (in %s)", where(t), fmtDur(took))
 		auth.Status = StatusFail
 		auth.Detail = msg
-		auth.Advice = authAdvice(t, kind)
+		auth.Advice = authAdvice(t, kind, err)
 		return reach, auth, false
 	case "loading":
 		reach.Status = StatusFail
@@ -304,6 +341,10 @@ func connectChecks(t target, err error, took time.Duration, h redisclient.Health
 		reach.Status = StatusFail
 		reach.Detail = fmt.Sprintf("cannot reach %s: %s", where(t), msg)
 		reach.Advice = reachAdvice(t, kind)
+		if adv := tlsAdvice(t, redisclient.FailureKind(kind)); adv != nil {
+			reach.Detail = "TLS: " + msg
+			reach.Advice = append(adv, "Check the address the client uses: REDIS_URL, REDIS_ADDR or REDIS_HOST/REDIS_PORT (now "+where(t)+").")
+		}
 	}
 	auth.Status = StatusSkip
 	auth.Detail = "not checked: Redis does not answer"
@@ -392,7 +433,7 @@ func reachAdvice(t target, kind string) []string {
 	case "dns":
 		return []string{"The host name does not resolve: fix the host in REDIS_URL / REDIS_HOST, or /etc/hosts.", addr}
 	case "tls":
-		return []string{"TLS does not match: use rediss:// only when the server has tls-port configured, redis:// otherwise, and check the server's certificate.", addr}
+		return []string{"TLS does not match: use rediss:// (or REDIS_TLS_CA_FILE) only for the server's tls-port, redis:// otherwise, and check the server's certificate (deploy/README.md, \"TLS\").", addr}
 	case "closed":
 		return []string{
 			"The server closed the connection: a TLS server spoken to without TLS (use rediss://), a proxy in between, or a server restarting.",
@@ -404,7 +445,7 @@ func reachAdvice(t target, kind string) []string {
 	return []string{running, portOpen, logs, addr}
 }
 
-func authAdvice(t target, kind string) []string {
+func authAdvice(t target, kind string, err error) []string {
 	switch kind {
 	case "noauth":
 		return []string{
@@ -412,9 +453,7 @@ func authAdvice(t target, kind string) []string {
 			"The server's password is in /etc/redisclient-redis/conf.d/password.conf (systemd), or the --password-file given to deploy/start-redis.sh.",
 		}
 	case "noperm":
-		return []string{
-			"The ACL user may not run a command the client needs: `" + t.cli("") + " acl getuser USER` shows its permissions; allow at least +ping +info +slowlog +config|get and the data commands (or use another user with REDIS_USERNAME).",
-		}
+		return []string{nopermAdvice(t, err)}
 	}
 	adv := []string{
 		"The password (or user name) is wrong: compare REDIS_PASSWORD or the password in REDIS_URL with the server's requirepass (/etc/redisclient-redis/conf.d/password.conf on a systemd host).",
@@ -490,7 +529,7 @@ func gather(ctx context.Context, rdb redis.UniversalClient, h redisclient.Health
 func collect(ctx context.Context, c redis.Cmdable, n *node) {
 	for range latencyPings {
 		start := time.Now()
-		// A LOADING or MISCONF reply is still a round trip.
+		// A LOADING, MISCONF or NOPERM reply is still a round trip.
 		if err := c.Ping(ctx).Err(); err != nil && !answered(err) {
 			n.pingErr = err
 			break
@@ -527,7 +566,7 @@ func collect(ctx context.Context, c redis.Cmdable, n *node) {
 // refuses the command for now (loading its data, or a persistence error).
 func answered(err error) bool {
 	k := classify(err)
-	return k == "loading" || k == "misconf"
+	return k == "loading" || k == "misconf" || deniedCommand(err) == "ping"
 }
 
 // infoFields parses the "key:value" lines of INFO and CLUSTER INFO.
@@ -604,16 +643,27 @@ func perNode(name string, nodes []*node, f func(*node) verdict) Check {
 // missing is the verdict for a check whose data the server did not give.
 func missing(n *node, what string) verdict {
 	if n.infoErr != nil {
-		return verdict{status: StatusSkip, detail: "INFO failed: " + n.infoErr.Error(), advice: infoErrAdvice(n.infoErr)}
+		return verdict{status: StatusSkip, detail: "INFO failed: " + n.infoErr.Error(), advice: deniedAdvice(n.infoErr)}
 	}
 	return verdict{status: StatusSkip, detail: what + " not reported by the server (INFO lacks it)"}
 }
 
-func infoErrAdvice(err error) []string {
-	if classify(err) == "noperm" {
-		return []string{"The ACL user may not run INFO: allow +info for it, or run the doctor as another user (REDIS_USERNAME)."}
+// deniedAdvice is the fix for a diagnostic command the ACL user may not
+// run: the doctor's operator user, not more rights for the service's user.
+func deniedAdvice(err error) []string {
+	cmd, _, _ := strings.Cut(deniedCommand(err), "|") // "slowlog|len": SLOWLOG
+	if cmd == "" {
+		return nil
 	}
-	return nil
+	rule := map[string]string{"slowlog": "+slowlog|len +slowlog|get", "config": "+config|get"}[cmd]
+	if rule == "" {
+		rule = "+" + cmd
+	}
+	adv := "The ACL user may not run " + strings.ToUpper(cmd) + ", which the doctor reads. Run the doctor as the operator user of deploy/users.conf (REDIS_USERNAME=redisdoctor), or allow " + rule + " for this user"
+	if cmd == "info" {
+		return []string{adv + " (the library's rule has +info: Health reports memory and clients with it)."}
+	}
+	return []string{adv + "; the library itself does not need it."}
 }
 
 func latencyCheck(t target, n *node) verdict {
@@ -918,7 +968,7 @@ func slowlogCheck(t target, n *node) verdict {
 		if strings.Contains(strings.ToLower(n.slowErr.Error()), "unknown command") {
 			return verdict{status: StatusSkip, detail: "the server does not support SLOWLOG"}
 		}
-		return verdict{status: StatusSkip, detail: "SLOWLOG failed: " + n.slowErr.Error(), advice: infoErrAdvice(n.slowErr)}
+		return verdict{status: StatusSkip, detail: "SLOWLOG failed: " + n.slowErr.Error(), advice: deniedAdvice(n.slowErr)}
 	}
 	threshold := ""
 	if us, err := strconv.ParseInt(n.config["slowlog-log-slower-than"], 10, 64); err == nil && us >= 0 {

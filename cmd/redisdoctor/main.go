@@ -3,14 +3,17 @@
 //
 // It reads the same environment variables as the library (REDIS_URL,
 // REDIS_ADDR, REDIS_HOST/REDIS_PORT, REDIS_PASSWORD, REDIS_CLUSTER_ADDRS,
-// REDIS_SENTINEL_MASTER, ...; see redisclient.OptionsFromEnv) and prints one
-// verdict per check: reachable, auth, latency, server (version and role),
-// memory, eviction-policy, evicted-keys, persistence, slowlog, clients, and
-// cluster on a Redis Cluster. Every WARN and FAIL comes with the fix.
+// REDIS_SENTINEL_MASTER, REDIS_TLS_CA_FILE, ...; see
+// redisclient.OptionsFromEnv) and prints one verdict per check: reachable,
+// auth, tls, latency, server (version and role), memory, eviction-policy,
+// evicted-keys, persistence, slowlog, clients, and cluster on a Redis
+// Cluster. Every WARN and FAIL comes with the fix.
 //
 // Usage:
 //
 //	redisdoctor [--url redis://host:port/db] [--timeout 5s] [--json] [--watch N]
+//	            [--tls-ca-file FILE] [--tls-cert-file FILE --tls-key-file FILE]
+//	            [--tls-server-name NAME] [--tls-insecure-skip-verify]
 //
 // Exit codes: 0 healthy (warnings allowed), 1 unhealthy (a check failed),
 // 2 usage or configuration error, 130 interrupted before a round completed.
@@ -61,7 +64,11 @@ every WARN and FAIL.
 The server comes from the library's environment variables: REDIS_URL, or
 REDIS_ADDR, or REDIS_HOST and REDIS_PORT, or REDIS_CLUSTER_ADDRS, or
 REDIS_SENTINEL_MASTER with REDIS_SENTINEL_ADDRS; credentials from the URL or
-REDIS_USERNAME and REDIS_PASSWORD. With none set: localhost:6379.
+REDIS_USERNAME and REDIS_PASSWORD; TLS from rediss:// or REDIS_TLS_CA_FILE,
+REDIS_TLS_CERT_FILE, REDIS_TLS_KEY_FILE, REDIS_TLS_SERVER_NAME, REDIS_TLS and
+REDIS_TLS_INSECURE_SKIP_VERIFY (the --tls-* flags override them). With none
+set: localhost:6379. Run it as an operator ACL user (deploy/users.conf,
+redisdoctor) to see everything without giving services more rights.
 
 Flags:
 `
@@ -82,6 +89,7 @@ type config struct {
 	timeout time.Duration
 	json    bool
 	watch   time.Duration
+	tls     tlsFlags
 }
 
 // run is the whole program: it parses args, checks Redis once or every
@@ -94,17 +102,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return code
 	}
-	opts, err := options(cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "redisdoctor: configuration: %v\n", err)
+	configErr := func(err error) int {
+		msg := err.Error()
+		if cfg.tls.any() {
+			msg = flagNames.Replace(msg)
+		}
+		fmt.Fprintf(stderr, "redisdoctor: configuration: %s\n", msg)
 		return exitUsage
 	}
+	opts, err := options(cfg)
+	if err != nil {
+		return configErr(err)
+	}
 	// Check the options once before the first round, so a configuration
-	// error is exit 2 rather than a failed check.
+	// error (a missing certificate file too) is exit 2 rather than a failed
+	// check.
 	c, err := redisclient.New(opts)
 	if err != nil {
-		fmt.Fprintf(stderr, "redisdoctor: configuration: %v\n", err)
-		return exitUsage
+		return configErr(err)
 	}
 	_ = c.Close()
 
@@ -150,6 +165,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (cfg config, code int, 
 	fs.DurationVar(&cfg.timeout, "timeout", defaultTimeout, "time limit of one round of checks")
 	fs.BoolVar(&cfg.json, "json", false, "print a JSON document instead of the text report (one line per round with --watch)")
 	watch := fs.String("watch", "", "repeat the checks every `N` seconds (or a Go duration such as 500ms) until interrupted")
+	cfg.tls.register(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageText)
 		fs.PrintDefaults()
@@ -163,6 +179,12 @@ func parseFlags(args []string, stdout, stderr io.Writer) (cfg config, code int, 
 		}
 		return cfg, exitUsage, false
 	}
+	cfg.tls.set = make(map[string]bool)
+	fs.Visit(func(f *flag.Flag) {
+		if strings.HasPrefix(f.Name, "tls-") {
+			cfg.tls.set[f.Name] = true
+		}
+	})
 	usageErr := func(format string, a ...any) (config, int, bool) {
 		fmt.Fprintf(stderr, "redisdoctor: "+format+"\n", a...)
 		fmt.Fprintln(stderr, "Run 'redisdoctor --help' for usage.")
@@ -207,12 +229,14 @@ func options(cfg config) (redisclient.Options, error) {
 	if err != nil {
 		return opts, err
 	}
+	plainURL := false
 	if cfg.url != "" {
 		u, err := url.Parse(cfg.url)
 		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
 			return opts, fmt.Errorf("--url: want redis://host:port/db, rediss://... or unix:///path (got %s)", redactURL(cfg.url))
 		}
 		opts.URL = cfg.url
+		plainURL = u.Scheme != "rediss"
 		opts.Addr, opts.Addrs, opts.ClusterMode = "", nil, false
 		opts.MasterName, opts.SentinelAddrs = "", nil
 		if u.User != nil {
@@ -222,6 +246,7 @@ func options(cfg config) (redisclient.Options, error) {
 			}
 		}
 	}
+	cfg.tls.apply(&opts, plainURL)
 	// The doctor reports Redis as it is: one attempt per command, no breaker.
 	opts.Retry = redisclient.RetryPolicy{Attempts: 1}
 	opts.Breaker = redisclient.BreakerOptions{Threshold: -1}

@@ -64,6 +64,8 @@ var redisEnv = []string{
 	"REDIS_URL", "REDIS_ADDR", "REDIS_HOST", "REDIS_PORT", "REDIS_USERNAME", "REDIS_PASSWORD",
 	"REDIS_DB", "REDIS_NAMESPACE", "REDIS_DEFAULT_TTL", "REDIS_POOL_SIZE", "REDIS_CLUSTER_ADDRS",
 	"REDIS_SENTINEL_MASTER", "REDIS_SENTINEL_ADDRS", "REDIS_SENTINEL_PASSWORD",
+	"REDIS_TLS", "REDIS_TLS_CA_FILE", "REDIS_TLS_CERT_FILE", "REDIS_TLS_KEY_FILE", "REDIS_TLS_SERVER_NAME",
+	"REDIS_TLS_INSECURE_SKIP_VERIFY",
 }
 
 // setEnv clears the library's environment variables, then sets kv pairs.
@@ -129,7 +131,7 @@ func lineOf(t *testing.T, out, name string) string {
 	return ""
 }
 
-var allChecks = []string{checkReachable, checkAuth, checkLatency, checkServer, checkMemory, checkPolicy,
+var allChecks = []string{checkReachable, checkAuth, checkTLS, checkLatency, checkServer, checkMemory, checkPolicy,
 	checkEvicted, checkPersist, checkSlowlog, checkClients}
 
 // closedPort returns a loopback port nothing listens on.

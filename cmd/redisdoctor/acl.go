@@ -1,0 +1,58 @@
+package main
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// deniedCommand returns the command a NOPERM reply names, lower case, or ""
+// ("NOPERM this user has no permissions to run the 'ping' command").
+func deniedCommand(err error) string {
+	var re redis.Error
+	if err == nil || !errors.As(err, &re) || !strings.HasPrefix(re.Error(), "NOPERM ") {
+		return ""
+	}
+	_, rest, ok := strings.Cut(re.Error(), "to run the '")
+	if !ok {
+		return ""
+	}
+	name, _, _ := strings.Cut(rest, "'")
+	return strings.ToLower(name)
+}
+
+func asUser(t target) string {
+	if t.user != "" {
+		return " as ACL user " + t.user
+	}
+	return ""
+}
+
+// libraryRule says where the rule the library needs is, for advice.
+const libraryRule = "the rule of user redisclient in deploy/users.conf (its keys and channels, PING, INFO and the data commands the library sends; +select for a DB other than 0)"
+
+// nopermAdvice is the fix when the ACL user may not run a command every
+// connection needs: grant what the library needs, nothing more.
+func nopermAdvice(t target, err error) string {
+	if deniedCommand(err) == "select" {
+		return "The ACL user may not run SELECT, which every connection to a DB other than 0 needs: allow +select for it (`" +
+			t.cli("") + " acl setuser " + userOr(t) + " +select` as an admin user, and in deploy/users.conf), or use DB 0."
+	}
+	return "The ACL user may not run a command the client needs: `" + t.cli("") + " acl getuser " + userOr(t) +
+		"` (as an admin user) shows its permissions. A service needs " + libraryRule +
+		"; the doctor's own checks need the redisdoctor user of that file (REDIS_USERNAME=redisdoctor)."
+}
+
+func pingAdvice(t target) []string {
+	return []string{
+		"The library pings with PING: client.Ping fails for this user and Health times the NOPERM reply instead. Allow +ping (" + libraryRule + ").",
+	}
+}
+
+func userOr(t target) string {
+	if t.user != "" {
+		return t.user
+	}
+	return "default"
+}
