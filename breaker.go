@@ -126,6 +126,7 @@ type breaker struct {
 	failures atomic.Int64
 	openedAt atomic.Int64               // now().UnixNano() when last opened
 	openErr  atomic.Pointer[unavailErr] // returned while not closed
+	entries  [3]atomic.Uint64           // times each state was entered, for metrics
 
 	mu     sync.Mutex // guards closed and probes.Add against Wait
 	closed bool
@@ -186,6 +187,7 @@ func (b *breaker) allow() error {
 	case BreakerOpen:
 		if b.now().UnixNano()-b.openedAt.Load() >= int64(b.cooldown) &&
 			b.state.CompareAndSwap(int32(BreakerOpen), int32(BreakerHalfOpen)) {
+			b.entered(BreakerHalfOpen)
 			b.startProbe()
 		}
 	}
@@ -223,7 +225,9 @@ func (b *breaker) trip(cause error) {
 	}
 	b.openErr.Store(&unavailErr{cause: cause})
 	b.openedAt.Store(b.now().UnixNano())
-	b.state.CompareAndSwap(int32(BreakerClosed), int32(BreakerOpen))
+	if b.state.CompareAndSwap(int32(BreakerClosed), int32(BreakerOpen)) {
+		b.entered(BreakerOpen)
+	}
 }
 
 // startProbe runs the probe in the background; its result closes or
@@ -246,11 +250,13 @@ func (b *breaker) startProbe() {
 		if err == nil || isReply(err) {
 			b.failures.Store(0)
 			b.state.Store(int32(BreakerClosed))
+			b.entered(BreakerClosed)
 			return
 		}
 		b.openErr.Store(&unavailErr{cause: fmt.Errorf("probe: %w", err)})
 		b.openedAt.Store(b.now().UnixNano())
 		b.state.Store(int32(BreakerOpen))
+		b.entered(BreakerOpen)
 	}()
 }
 

@@ -134,18 +134,36 @@ func TestClassifyRetry(t *testing.T) {
 	}
 }
 
-// TestBreakerStateMetric: the gauge follows the breaker.
-func TestBreakerStateMetric(t *testing.T) {
+// TestBreakerMetrics: the state gauge follows the breaker, and every
+// transition is counted by the state entered.
+func TestBreakerMetrics(t *testing.T) {
 	k := newTelemetryKit(t)
-	c, mr := newMiniredisClient(t, k.with(Options{Retry: RetryPolicy{Attempts: 1}, Breaker: BreakerOptions{Threshold: 2, Cooldown: time.Hour}}))
+	c, mr := newMiniredisClient(t, k.with(Options{Retry: RetryPolicy{Attempts: 1}, Breaker: BreakerOptions{Threshold: 2, Cooldown: 50 * time.Millisecond}}))
 	ctx := testCtx(t)
 	require.NoError(t, c.Ping(ctx))
-	assert.Equal(t, 0.0, k.collect(t).sum("redisclient.breaker.state"))
+	m := k.collect(t)
+	assert.Equal(t, 0.0, m.sum("redisclient.breaker.state"))
+	assert.Equal(t, 0.0, m.sum("redisclient.breaker.transitions"))
+	require.Len(t, m["redisclient.breaker.transitions"], 3, "every state is reported, zeros included")
+
 	mr.Close()
 	for c.BreakerState() != BreakerOpen {
 		_ = c.Ping(ctx)
 	}
-	assert.Equal(t, float64(BreakerOpen), k.collect(t).sum("redisclient.breaker.state"))
+	m = k.collect(t)
+	assert.Equal(t, float64(BreakerOpen), m.sum("redisclient.breaker.state"))
+	assert.Equal(t, 1.0, m.sum("redisclient.breaker.transitions", "redisclient.breaker.state", "open"))
+
+	require.NoError(t, mr.Restart())
+	require.Eventually(t, func() bool { return c.Ping(ctx) == nil }, 10*time.Second, 10*time.Millisecond)
+	m = k.collect(t)
+	assert.Equal(t, 0.0, m.sum("redisclient.breaker.state"))
+	// Every probe half-opens it; each failed probe (go-redis may still be
+	// pausing its dials) re-opens it, the last one closes it.
+	probes := m.sum("redisclient.breaker.transitions", "redisclient.breaker.state", "half-open")
+	assert.GreaterOrEqual(t, probes, 1.0)
+	assert.Equal(t, probes, m.sum("redisclient.breaker.transitions", "redisclient.breaker.state", "open"))
+	assert.Equal(t, 1.0, m.sum("redisclient.breaker.transitions", "redisclient.breaker.state", "closed"))
 }
 
 // TestPoolMetrics: the pool's counters, from go-redis's PoolStats.
