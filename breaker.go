@@ -156,6 +156,7 @@ type breaker struct {
 	failures atomic.Int64
 	openedAt atomic.Int64               // now().UnixNano() when last opened
 	openErr  atomic.Pointer[unavailErr] // returned while not closed
+	entries  [3]atomic.Uint64           // times each state was entered, for metrics
 
 	mu     sync.Mutex // guards rdb, closed and probes.Add against Wait
 	rdb    redis.UniversalClient
@@ -241,6 +242,7 @@ func (b *breaker) allow() error {
 	case BreakerOpen:
 		if b.now().UnixNano()-b.openedAt.Load() >= int64(b.cooldown) &&
 			b.state.CompareAndSwap(int32(BreakerOpen), int32(BreakerHalfOpen)) {
+			b.entered(BreakerHalfOpen)
 			b.startProbe()
 		}
 	}
@@ -278,7 +280,9 @@ func (b *breaker) trip(cause error) {
 	}
 	b.openErr.Store(newUnavailErr(b.node, cause))
 	b.openedAt.Store(b.now().UnixNano())
-	b.state.CompareAndSwap(int32(BreakerClosed), int32(BreakerOpen))
+	if b.state.CompareAndSwap(int32(BreakerClosed), int32(BreakerOpen)) {
+		b.entered(BreakerOpen)
+	}
 }
 
 // startProbe runs the probe in the background; its result closes or
@@ -301,11 +305,13 @@ func (b *breaker) startProbe() {
 		if err == nil || isReply(err) {
 			b.failures.Store(0)
 			b.state.Store(int32(BreakerClosed))
+			b.entered(BreakerClosed)
 			return
 		}
 		b.openErr.Store(newUnavailErr(b.node, fmt.Errorf("probe: %w", err)))
 		b.openedAt.Store(b.now().UnixNano())
 		b.state.Store(int32(BreakerOpen))
+		b.entered(BreakerOpen)
 	}()
 }
 
@@ -482,4 +488,16 @@ func (r *nodeBreakers) close() {
 	for _, b := range all {
 		b.close()
 	}
+}
+
+// transitions sums the state changes of every node's breaker.
+func (r *nodeBreakers) transitions() (out [3]uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, b := range r.byAddr {
+		for i, n := range b.transitions() {
+			out[i] += n
+		}
+	}
+	return out
 }

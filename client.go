@@ -196,9 +196,10 @@ func (c *Client) Close() error {
 	return sh.closeErr
 }
 
-// Redis returns the underlying go-redis client, for hooks (redisotel), raw
-// commands and anything this package does not wrap. Keys used through it are
-// not namespaced. It is nil when the client could not be constructed.
+// Redis returns the underlying go-redis client, for hooks, raw commands and
+// anything this package does not wrap (redisotel is installed already when
+// Options or the otel globals give a provider). Keys used through it are not
+// namespaced. It is nil when the client could not be constructed.
 func (c *Client) Redis() redis.UniversalClient { return c.shared.rdb }
 
 // Err returns the construction or view error every call on c returns, or nil.

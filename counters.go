@@ -327,3 +327,16 @@ func (s *Subscription) noteLag(q queued) {
 		}
 	}
 }
+
+// entered counts a transition of b into state s.
+func (b *breaker) entered(s BreakerState) { b.entries[s].Add(1) }
+
+// transitions returns how often b entered each state; a nil breaker none.
+func (b *breaker) transitions() (out [3]uint64) {
+	if b != nil {
+		for s := range out {
+			out[s] = b.entries[s].Load()
+		}
+	}
+	return out
+}

@@ -57,9 +57,20 @@
 // *ClusterError naming the masters it could not finish on; use errors.As for
 // the detail.
 //
+// # Observability
+//
+// Health reports the server and the client (HealthHandler serves it over
+// HTTP). With Options.TracerProvider and MeterProvider, or the otel global
+// providers installed before New, every command gets a span and a duration
+// measurement through go-redis's redisotel, on each cluster node; spans
+// carry no values or passwords, and keys only with Options.TraceKeys.
+// GetOrSet calls and their loads get spans of their own. The redisclient.*
+// instruments (cache hits and loads per namespace, breaker, retries, pool,
+// pub/sub and stream consumers) are observable: with no provider installed
+// nothing is added to any call.
+//
 // # Escape hatch
 //
-// Redis returns the underlying redis.UniversalClient for hooks (such as
-// redisotel), raw commands and anything not wrapped here. Keys used through
-// it are not namespaced.
+// Redis returns the underlying redis.UniversalClient for hooks, raw commands
+// and anything not wrapped here. Keys used through it are not namespaced.
 package redisclient

@@ -53,6 +53,7 @@ func (t *telemetry) registerInstruments(sh *shared) error {
 
 		retries      = counter("redisclient.retries", "{retry}", "Commands tried again, by the error that failed the previous attempt")
 		breakerState = gauge("redisclient.breaker.state", "{state}", "Circuit breaker state: 0 closed, 1 open, 2 half-open; on a cluster one per node (redisclient.node)")
+		breakerMoves = counter("redisclient.breaker.transitions", "{transition}", "Circuit breaker state changes, by the state entered (summed over the nodes of a cluster)")
 
 		subsLive       = gauge("redisclient.pubsub.subscriptions", "{subscription}", "Open subscriptions")
 		subsReceived   = counter("redisclient.pubsub.received", "{message}", "Messages read from Redis by subscriptions")
@@ -89,6 +90,10 @@ func (t *telemetry) registerInstruments(sh *shared) error {
 
 	idle := metric.WithAttributeSet(attribute.NewSet(attrPoolState.String("idle")))
 	used := metric.WithAttributeSet(attribute.NewSet(attrPoolState.String("used")))
+	var entered [3]metric.ObserveOption
+	for s := range entered {
+		entered[s] = metric.WithAttributeSet(attribute.NewSet(attrBreakerState.String(BreakerState(s).String())))
+	}
 	var reasons [numRetryReasons]metric.ObserveOption
 	for r := range reasons {
 		reasons[r] = metric.WithAttributeSet(attribute.NewSet(attrRetryReason.String(retryReason(r).String())))
@@ -120,12 +125,18 @@ func (t *telemetry) registerInstruments(sh *shared) error {
 		for r := range reasons {
 			o.ObserveInt64(retries, int64(sh.retries[r].Load()), reasons[r])
 		}
+		var moves [3]uint64
 		if sh.nodes != nil {
 			for addr, state := range sh.nodes.states() {
 				o.ObserveInt64(breakerState, int64(state), metric.WithAttributes(attrNode.String(addr)))
 			}
+			moves = sh.nodes.transitions()
 		} else {
 			o.ObserveInt64(breakerState, int64(sh.breaker.State()))
+			moves = sh.breaker.transitions()
+		}
+		for s, n := range moves {
+			o.ObserveInt64(breakerMoves, int64(n), entered[s])
 		}
 
 		t.subs.each(func(ns string, s subscriptionTotals) {
@@ -159,7 +170,7 @@ func (t *telemetry) registerInstruments(sh *shared) error {
 	},
 		hits, misses, loads, loadErrors, redisErrors,
 		poolConns, poolHits, poolMisses, poolTimeouts, poolWaits, poolPending, poolWaitTime,
-		retries, breakerState,
+		retries, breakerState, breakerMoves,
 		subsLive, subsReceived, subsDelivered, subsDropped, subsErrors, subsPanics, subsReconnects, subsPending,
 		lagTotal, lagMax,
 		consumersLive, streamDeliv, streamAcked, streamRetried, streamDead, streamReclaim, streamLeft, streamErrors, streamPanics, streamPending,

@@ -3,6 +3,7 @@ package redisclient
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sort"
 	"strings"
@@ -441,4 +442,43 @@ func TestCommandTelemetryUnderSentinel(t *testing.T) {
 	assert.NotEmpty(t, spansNamed(k.spans.Ended(), "get"))
 	m := k.collect(t)
 	assert.Positive(t, m.sum("db.client.connections.use_time", "pool.name", "sentinel/"+c.shared.opts.MasterName))
+}
+
+// exporterConfig stands for what a real provider holds: exporters with
+// endpoints and authorization headers.
+type exporterConfig struct{ Headers map[string]string }
+
+type tracerProviderWithSecret struct {
+	tracenoop.TracerProvider
+	Exporter *exporterConfig
+}
+
+type meterProviderWithSecret struct {
+	metricnoop.MeterProvider
+	Exporter *exporterConfig
+}
+
+// TestOptionsPrintProvidersByTypeOnly: printing or logging Options never
+// shows what the providers hold; logging names their types.
+func TestOptionsPrintProvidersByTypeOnly(t *testing.T) {
+	const secret = "Bearer sk-live-4f9a"
+	cfg := &exporterConfig{Headers: map[string]string{"Authorization": secret}}
+	o := Options{
+		Namespace:      "orders",
+		TracerProvider: &tracerProviderWithSecret{Exporter: cfg},
+		MeterProvider:  &meterProviderWithSecret{Exporter: cfg},
+		TraceKeys:      true,
+	}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%t", "%20v", "%#x", "% x", "%+q"} {
+		for _, out := range []string{fmt.Sprintf(verb, o), fmt.Sprintf(verb, &o), fmt.Sprintf(verb, []any{o})} {
+			require.NotContains(t, out, secret, verb)
+			require.NotContains(t, out, "Authorization", verb)
+		}
+	}
+
+	var buf strings.Builder
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("connecting", "options", o)
+	assert.NotContains(t, buf.String(), secret)
+	assert.Contains(t, buf.String(), `"tracer_provider":"*redisclient.tracerProviderWithSecret"`)
+	assert.Contains(t, buf.String(), `"trace_keys":true`)
 }

@@ -197,6 +197,9 @@ func (o Options) LogValue() slog.Value {
 	add("ttl_jitter", m.TTLJitter, m.TTLJitter != 0)
 	add("serializer", fmt.Sprintf("%T", m.Serializer), m.Serializer != nil)
 	add("hash_mode", m.HashMode.String(), m.HashMode != 0)
+	add("tracer_provider", fmt.Sprintf("%T", m.TracerProvider), m.TracerProvider != nil)
+	add("meter_provider", fmt.Sprintf("%T", m.MeterProvider), m.MeterProvider != nil)
+	add("trace_keys", true, m.TraceKeys)
 	return slog.GroupValue(attrs...)
 }
 
