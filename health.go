@@ -140,6 +140,9 @@ type HealthReport struct {
 	// Consumers are the running stream consumers of this client, with
 	// their counters; they do not affect Status.
 	Consumers []ConsumerHealth `json:"consumers,omitempty"`
+	// LocalCache is the state of the near cache, when it is on; it does
+	// not affect Status.
+	LocalCache *LocalCacheHealth `json:"local_cache,omitempty"`
 	// Problems explains a status other than healthy, one line each.
 	Problems []string `json:"problems,omitempty"`
 	// Error is the failure that made the report unhealthy, if any.
@@ -191,6 +194,7 @@ func (c *Client) Health(ctx context.Context) HealthReport {
 		r.Status = StatusUnhealthy
 		return r
 	}
+	r.LocalCache = sh.localHealth()
 	r.judge()
 	return r
 }

@@ -227,3 +227,24 @@ func (h localWriteHook) apply(cmd redis.Cmder) {
 		}
 	}
 }
+
+// LocalCacheHealth is the near cache's part of a HealthReport.
+type LocalCacheHealth struct {
+	// Tracking is true while every node's tracking connection is
+	// subscribed; while false, reads go to Redis.
+	Tracking bool `json:"tracking"`
+	// TrackedNodes counts the nodes with a tracking connection (up or not).
+	TrackedNodes int `json:"tracked_nodes"`
+	// Entries is the number of cached values (an estimate).
+	Entries int `json:"entries"`
+}
+
+func (sh *shared) localHealth() *LocalCacheHealth {
+	if sh.local == nil {
+		return nil
+	}
+	sh.tracking.mu.Lock()
+	n := len(sh.tracking.nodes)
+	sh.tracking.mu.Unlock()
+	return &LocalCacheHealth{Tracking: sh.local.live.Load(), TrackedNodes: n, Entries: sh.local.store.EstimatedSize()}
+}
