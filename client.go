@@ -458,7 +458,9 @@ func MGet[T any](ctx context.Context, c *Client, keys ...string) (map[string]T, 
 			continue
 		}
 		out[keys[i]] = v
-		localFill(c, full[i], toks[i], v)
+		if toks != nil {
+			localFill(c, full[i], toks[i], v)
+		}
 		b.done(keys[i])
 	}
 	return out, b.err("mget", full)

@@ -168,7 +168,9 @@ func GetModelPredictions[T any](ctx context.Context, c *Client, model string, in
 			continue
 		}
 		found[inputHashes[i]] = v
-		localFill(c, keys[i], toks[i], v)
+		if toks != nil {
+			localFill(c, keys[i], toks[i], v)
+		}
 		b.done(inputHashes[i])
 	}
 	return found, missing, b.err("get predictions", keys)
