@@ -61,7 +61,7 @@ func primeCache(t *testing.T, ctx context.Context, c *Client, key, want string) 
 	hits := c.CacheStats().LocalHits
 	require.NoError(t, c.Get(ctx, key, &s))
 	require.Equal(t, want, s)
-	require.Equal(t, hits+1, c.CacheStats().LocalHits, "second read not served locally")
+	require.Greater(t, c.CacheStats().LocalHits, hits, "second read not served locally")
 }
 
 // Another client's writes reach this client's near cache through Redis.
