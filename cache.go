@@ -19,6 +19,14 @@ type CacheStats struct {
 	Loads       uint64 // calls of a load function (shared calls count once)
 	LoadErrors  uint64 // load calls that returned an error or panicked
 	RedisErrors uint64 // Redis reads or writes that failed and were bypassed
+
+	// Near cache (Options.LocalCache), over every read it serves (Get,
+	// MGet, GetOrSet and the prediction reads), for the whole client.
+	LocalHits          uint64 // reads served in process
+	LocalMisses        uint64 // reads that went to Redis (also while tracking is down)
+	LocalInvalidations uint64 // keys dropped by Redis's invalidations or this client's writes
+	LocalFlushes       uint64 // whole-cache flushes: FLUSHDB/FLUSHALL, tracking lost or back
+	LocalEvictions     uint64 // values dropped to stay within MaxEntries
 }
 
 type cacheCounters struct {
@@ -28,7 +36,9 @@ type cacheCounters struct {
 // CacheStats returns a snapshot of the cache-aside counters shared by every
 // view of this client.
 func (c *Client) CacheStats() CacheStats {
-	return c.shared.stats.total()
+	s := c.shared.stats.total()
+	c.shared.local.addStats(&s)
+	return s
 }
 
 // GetOrSet returns the value cached under key, or calls load, caches its
@@ -71,6 +81,10 @@ func getOrSet[T any](ctx context.Context, c *Client, op, k string, ttl time.Dura
 		return zero, opErr(op, k, err)
 	}
 	sh := c.shared
+	if v, ok := localGetT[T](c, k); ok {
+		return v, nil
+	}
+	tok := c.localBegin(k)
 	s, err := sh.rdb.Get(ctx, k).Result()
 	switch {
 	case err == nil:
@@ -78,6 +92,7 @@ func getOrSet[T any](ctx context.Context, c *Client, op, k string, ttl time.Dura
 		derr := decodeString(c.ser, s, &v)
 		if derr == nil {
 			c.note(ctx, cacheHit)
+			localFill(c, k, tok, v)
 			return v, nil
 		}
 		c.note(ctx, cacheMiss)

@@ -54,6 +54,8 @@ type shared struct {
 	topo      *topology     // cluster: re-reads the slot map after failures
 	subs      subscriptions
 	consumers consumers
+	local     *localCache // nil: near cache off
+	tracking  *tracking
 }
 
 // New validates opts and returns a Client. It does not touch the network:
@@ -91,6 +93,7 @@ func New(opts Options) (*Client, error) {
 		sh.rdb.AddHook(unhideHook{})
 	}
 	sh.tel = newTelemetry(sh)
+	startLocalCache(sh)
 	return &Client{
 		shared:     sh,
 		ns:         o.Namespace,
@@ -188,6 +191,7 @@ func (c *Client) Close() error {
 		sh.subs.closeAll()
 		sh.consumers.closeAll()
 		wg.Wait()
+		closeLocalCache(sh)
 		sh.closeErr = errors.Join(loadsErr, sh.rdb.Close())
 		sh.breaker.close()
 		sh.nodes.close()
@@ -279,6 +283,9 @@ func (c *Client) SetNX(ctx context.Context, key string, value any, ttl time.Dura
 // a Python pickle is ErrUnsupportedFormat; a corrupt value is a decode error
 // naming the key.
 func (c *Client) Get(ctx context.Context, key string, dest any) error {
+	if c.shared.local != nil && c.localGet(key, dest) {
+		return nil
+	}
 	k, err := c.key("get", key)
 	if err != nil {
 		return err
@@ -288,6 +295,9 @@ func (c *Client) Get(ctx context.Context, key string, dest any) error {
 
 // getFull is Get on a full, validated key.
 func (c *Client) getFull(ctx context.Context, op, k string, dest any) error {
+	if lc := c.shared.local; lc != nil {
+		return c.getFullLocal(ctx, lc, op, k, dest)
+	}
 	v, err := c.shared.rdb.Get(ctx, k).Result()
 	if err != nil {
 		return opErr(op, k, notFound(err))
@@ -441,11 +451,16 @@ func MGet[T any](ctx context.Context, c *Client, keys ...string) (map[string]T, 
 	if err != nil {
 		return nil, err
 	}
-	raw := c.mgetFull(ctx, full)
+	cached, hit, toks := localPeek[T](c, full)
+	raw := c.mgetLocal(ctx, full, hit)
 	out := make(map[string]T, len(raw))
 	var b batch
 	for i, r := range raw {
 		switch {
+		case hit != nil && hit[i]:
+			out[keys[i]] = cached[i]
+			b.done(keys[i])
+			continue
 		case r.err != nil:
 			b.fail(keys[i], r.err)
 			continue
@@ -459,6 +474,9 @@ func MGet[T any](ctx context.Context, c *Client, keys ...string) (map[string]T, 
 			continue
 		}
 		out[keys[i]] = v
+		if toks != nil {
+			localFill(c, full[i], toks[i], v)
+		}
 		b.done(keys[i])
 	}
 	return out, b.err("mget", full)

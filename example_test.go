@@ -80,7 +80,7 @@ func ExampleGetOrSet() {
 	// loading from the exchange
 	// 410.1 <nil>
 	// 410.1 <nil>
-	// {Hits:1 Misses:1 Loads:1 LoadErrors:0 RedisErrors:0}
+	// {Hits:1 Misses:1 Loads:1 LoadErrors:0 RedisErrors:0 LocalHits:0 LocalMisses:0 LocalInvalidations:0 LocalFlushes:0 LocalEvictions:0}
 }
 
 func ExampleHashInput() {

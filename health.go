@@ -150,6 +150,9 @@ type HealthReport struct {
 	// Consumers are the running stream consumers of this client, with
 	// their counters; they do not affect Status.
 	Consumers []ConsumerHealth `json:"consumers,omitempty"`
+	// LocalCache is the state of the near cache, when it is on; it does
+	// not affect Status.
+	LocalCache *LocalCacheHealth `json:"local_cache,omitempty"`
 	// Problems explains a status other than healthy, one line each, with
 	// the fix when it is known.
 	Problems []string `json:"problems,omitempty"`
@@ -234,6 +237,7 @@ func (c *Client) Health(ctx context.Context) HealthReport {
 		r.Status = StatusUnhealthy
 		return r
 	}
+	r.LocalCache = sh.localHealth()
 	r.judge()
 	return r
 }

@@ -140,6 +140,11 @@ type Options struct {
 	// command spans, redisclient.key on GetOrSet spans. Off by default, as
 	// keys may name accounts or orders.
 	TraceKeys bool
+
+	// LocalCache turns on the near cache (decoded values in process,
+	// invalidated by Redis); nil, the default, leaves it off. See
+	// LocalCacheOptions.
+	LocalCache *LocalCacheOptions
 }
 
 // deployment is the kind of Redis setup the options describe.
@@ -255,6 +260,13 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if err := o.PubSub.validate(); err != nil {
 		return o, err
+	}
+	if o.LocalCache != nil {
+		lo, err := o.LocalCache.withDefaults()
+		if err != nil {
+			return o, err
+		}
+		o.LocalCache = &lo
 	}
 	return o, nil
 }

@@ -143,12 +143,17 @@ func GetModelPredictions[T any](ctx context.Context, c *Client, model string, in
 	if len(keys) == 0 {
 		return map[string]T{}, nil, nil
 	}
-	raw := c.mgetFull(ctx, keys)
+	cached, hit, toks := localPeek[T](c, keys)
+	raw := c.mgetLocal(ctx, keys, hit)
 	found := make(map[string]T, len(inputHashes))
 	var missing []string
 	var b batch
 	for i, r := range raw {
 		switch {
+		case hit != nil && hit[i]:
+			found[inputHashes[i]] = cached[i]
+			b.done(inputHashes[i])
+			continue
 		case r.err != nil:
 			b.fail(inputHashes[i], r.err)
 			continue
@@ -163,6 +168,9 @@ func GetModelPredictions[T any](ctx context.Context, c *Client, model string, in
 			continue
 		}
 		found[inputHashes[i]] = v
+		if toks != nil {
+			localFill(c, keys[i], toks[i], v)
+		}
 		b.done(inputHashes[i])
 	}
 	return found, missing, b.err("get predictions", keys)

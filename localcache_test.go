@@ -1,0 +1,170 @@
+package redisclient
+
+import (
+	"errors"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func newTestLocalCache(t *testing.T, o LocalCacheOptions) *localCache {
+	t.Helper()
+	lo, err := o.withDefaults()
+	require.NoError(t, err)
+	lc := newLocalCache(lo)
+	t.Cleanup(lc.close)
+	lc.setLive(true)
+	return lc
+}
+
+var stringPtr = reflect.TypeFor[*string]()
+
+func TestLocalCacheOptions(t *testing.T) {
+	o, err := (&LocalCacheOptions{}).withDefaults()
+	require.NoError(t, err)
+	assert.Equal(t, DefaultLocalCacheMaxEntries, o.MaxEntries)
+	assert.Equal(t, DefaultLocalCacheMaxStaleness, o.MaxStaleness)
+	assert.Equal(t, DefaultLocalCachePingInterval, o.PingInterval)
+	for _, tc := range []struct {
+		opts LocalCacheOptions
+		name string
+	}{
+		{LocalCacheOptions{MaxEntries: -1}, "LocalCache.MaxEntries"},
+		{LocalCacheOptions{MaxStaleness: time.Microsecond}, "LocalCache.MaxStaleness"},
+		{LocalCacheOptions{MaxStaleness: -time.Second}, "LocalCache.MaxStaleness"},
+		{LocalCacheOptions{PingInterval: -1}, "LocalCache.PingInterval"},
+	} {
+		_, err := New(Options{LocalCache: &tc.opts})
+		require.ErrorIs(t, err, ErrInvalidOptions)
+		assert.Contains(t, err.Error(), tc.name)
+	}
+}
+
+// A value read before an invalidation arrived must not be stored after it.
+func TestLocalCacheFillAfterInvalidateIsDropped(t *testing.T) {
+	lc := newTestLocalCache(t, LocalCacheOptions{})
+	for name, interfere := range map[string]func(){
+		"invalidate key": func() { lc.invalidate("k") },
+		"flush":          lc.flush,
+		"tracking lost":  func() { lc.setLive(false); lc.setLive(true) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			tok := lc.begin("k")
+			require.True(t, tok.ok)
+			interfere()
+			lc.fill("k", stringPtr, tok, "old")
+			_, ok := lc.get("k", stringPtr)
+			assert.False(t, ok, "a fill that raced an invalidation was stored")
+
+			tok = lc.begin("k")
+			lc.fill("k", stringPtr, tok, "new")
+			v, ok := lc.get("k", stringPtr)
+			require.True(t, ok)
+			assert.Equal(t, "new", v)
+			lc.invalidate("k")
+		})
+	}
+}
+
+// Entries are per Go type: a value cached for one type is never served for
+// another.
+func TestLocalCacheKeyedByType(t *testing.T) {
+	lc := newTestLocalCache(t, LocalCacheOptions{})
+	lc.fill("k", stringPtr, lc.begin("k"), "s")
+	_, ok := lc.get("k", reflect.TypeFor[*int]())
+	assert.False(t, ok)
+	v, ok := lc.get("k", stringPtr)
+	assert.True(t, ok)
+	assert.Equal(t, "s", v)
+}
+
+func TestLocalCacheMaxStaleness(t *testing.T) {
+	lc := newTestLocalCache(t, LocalCacheOptions{MaxStaleness: 30 * time.Millisecond})
+	lc.fill("k", stringPtr, lc.begin("k"), "v")
+	start := time.Now()
+	require.Eventually(t, func() bool { _, ok := lc.get("k", stringPtr); return !ok }, 5*time.Second, time.Millisecond)
+	assert.GreaterOrEqual(t, time.Since(start), 20*time.Millisecond, "entry dropped before MaxStaleness")
+}
+
+func TestLocalCacheNotServedWhileTrackingDown(t *testing.T) {
+	lc := newTestLocalCache(t, LocalCacheOptions{})
+	lc.fill("k", stringPtr, lc.begin("k"), "v")
+	lc.setLive(false)
+	_, ok := lc.get("k", stringPtr)
+	assert.False(t, ok)
+	assert.False(t, lc.begin("k").ok, "a fill began while tracking is down")
+	lc.setLive(true)
+	_, ok = lc.get("k", stringPtr)
+	assert.False(t, ok, "entries from before the loss survived it")
+}
+
+func TestLocalCacheBounded(t *testing.T) {
+	lc := newTestLocalCache(t, LocalCacheOptions{MaxEntries: 100})
+	for i := range 2000 {
+		k := "k" + string(rune('a'+i%26)) + time.Duration(i).String()
+		lc.fill(k, stringPtr, lc.begin(k), "v")
+	}
+	lc.store.CleanUp()
+	assert.LessOrEqual(t, lc.store.EstimatedSize(), 100)
+	assert.Positive(t, lc.evictions.Load())
+}
+
+// Concurrent fills, invalidations and flushes: run under -race.
+func TestLocalCacheConcurrent(t *testing.T) {
+	lc := newTestLocalCache(t, LocalCacheOptions{MaxEntries: 64})
+	type pred struct {
+		Q []float64
+		M map[string]int
+	}
+	typ := reflect.TypeFor[*pred]()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 2000 {
+				k := string(rune('a' + i%16))
+				switch (g + i) % 7 {
+				case 0:
+					lc.invalidate(k)
+				case 1:
+					if i%100 == 0 {
+						lc.flush()
+					}
+				default:
+					if v, ok := lc.get(k, typ); ok {
+						p := v.(pred)
+						_ = p.Q[0] + float64(p.M["a"])
+						continue
+					}
+					lc.fill(k, typ, lc.begin(k), pred{Q: []float64{1}, M: map[string]int{"a": 1}})
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// Without CLIENT TRACKING (miniredis), the near cache never serves: every
+// call goes to Redis and behaves as without it.
+func TestLocalCacheWithoutTrackingReadsRedis(t *testing.T) {
+	c, mr := newMiniredisClient(t, Options{LocalCache: &LocalCacheOptions{}})
+	ctx := testCtx(t)
+	require.NoError(t, c.Set(ctx, "k", "v1", 0))
+	var s string
+	require.NoError(t, c.Get(ctx, "k", &s))
+	require.NoError(t, mr.Set(c.Key("k"), "v2"))
+	require.NoError(t, c.Get(ctx, "k", &s))
+	assert.Equal(t, "v2", s)
+	m, err := MGet[string](ctx, c, "k", "missing")
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"k": "v2"}, m)
+	var missing string
+	require.True(t, errors.Is(c.Get(ctx, "missing", &missing), ErrNotFound))
+	assert.Zero(t, c.CacheStats().LocalHits)
+	h := c.Health(ctx)
+	require.NotNil(t, h.LocalCache)
+	assert.False(t, h.LocalCache.Tracking)
+}
