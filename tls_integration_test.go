@@ -100,7 +100,12 @@ func TestTLSMutual(t *testing.T) {
 	other := securetest.MakeCerts(t)
 	c = envClient(t, EnvAddr, srv.TLSAddr(), EnvTLSCAFile, certs.CA,
 		EnvTLSCertFile, other.ClientCert, EnvTLSKeyFile, other.ClientKey)
-	assert.Equal(t, FailureTLSClientCertificate, tlsHealth(t, c).Failure)
+	// With TLS 1.3 the client finishes its handshake before the server
+	// checks the certificate; the server's alert can lose the race with its
+	// reset, and then all the client sees is a closed connection.
+	r = tlsHealth(t, c)
+	assert.Equal(t, StatusUnhealthy, r.Status)
+	assert.Contains(t, []FailureKind{FailureTLSClientCertificate, FailureClosed}, r.Failure, "%+v", r)
 }
 
 func TestTLSWrongServerName(t *testing.T) {
