@@ -56,7 +56,12 @@ func FuzzDecodeValue(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, s := range []Serializer{MsgpackSerializer{}, JSONSerializer{}} {
+		n, err := jsonContainers(data)
+		want, wantErr := naiveJSONContainers(data)
+		if (err != nil) != (wantErr != nil) || (err == nil && n != want) {
+			t.Fatalf("jsonContainers = %d, %v; a byte at a time: %d, %v", n, err, want, wantErr)
+		}
+		for _, s := range []Serializer{MsgpackSerializer{}, JSONSerializer{}, PythonJSONSerializer{}} {
 			var (
 				a   any
 				str string
@@ -104,4 +109,26 @@ func TestDecodeAnyNumbers(t *testing.T) {
 	var big any
 	require.NoError(t, decodeValue(MsgpackSerializer{}, []byte("1180591620717411303424"), &big))
 	assert.Equal(t, "1180591620717411303424", fmt.Sprint(big), "2**70 keeps every digit")
+}
+
+// naiveJSONContainers is jsonContainers a byte at a time, to check the
+// word-at-a-time version against.
+func naiveJSONContainers(data []byte) (int, error) {
+	depth, n := 0, 0
+	for i := 0; i < len(data); i++ {
+		switch data[i] {
+		case '"':
+			if i = jsonStringEnd(data, i); i < 0 {
+				return n, nil
+			}
+		case '[', '{':
+			if depth++; depth > maxValueDepth {
+				return 0, ErrValueTooComplex
+			}
+			n++
+		case ']', '}':
+			depth--
+		}
+	}
+	return n, nil
 }

@@ -2,6 +2,7 @@ package redisclient
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"reflect"
 )
@@ -418,39 +419,33 @@ var jsonStructural = func() (t [256]bool) {
 
 // checkJSON checks the nesting depth of JSON text and estimates what
 // decoding it into a destination with weights w allocates, without parsing
-// it: malformed text is left to the decoder.
+// it: malformed text is left to the decoder. A first pass counts only the
+// brackets, eight bytes at a time, and bounds the other elements by the
+// text's length (each takes at least two bytes with its separator); only
+// when that bound is over the budget does a second pass count them.
 func checkJSON(data []byte, w decodeWeights) error {
+	containers, err := jsonContainers(data)
+	if err != nil {
+		return err
+	}
 	budget := decodeBudget(len(data))
-	depth, cost := 0, 0
+	if containers*w.container+(len(data)+1)/2*w.element <= budget {
+		return nil
+	}
+	cost := 0
 	for i := 0; i < len(data); i++ {
 		if !jsonStructural[data[i]] {
 			continue
 		}
 		switch data[i] {
 		case '"':
-			for {
-				j := bytes.IndexByte(data[i+1:], '"')
-				if j < 0 {
-					return nil // unterminated: the decoder says so
-				}
-				i += 1 + j
-				k := i - 1
-				for data[k] == '\\' {
-					k--
-				}
-				if (i-1-k)%2 == 0 {
-					break
-				}
+			if i = jsonStringEnd(data, i); i < 0 {
+				return nil // unterminated: the decoder says so
 			}
 			continue
 		case '[', '{':
-			if depth++; depth > maxValueDepth {
-				return errTooDeep("value")
-			}
 			cost += w.container
-		case ']', '}':
-			depth--
-		default: // , and :
+		case ',', ':':
 			cost += w.element
 		}
 		if cost > budget {
@@ -458,4 +453,70 @@ func checkJSON(data []byte, w decodeWeights) error {
 		}
 	}
 	return nil
+}
+
+// jsonStringEnd returns the index of the quote that closes the string
+// opened at data[i], or -1.
+func jsonStringEnd(data []byte, i int) int {
+	for {
+		j := bytes.IndexByte(data[i+1:], '"')
+		if j < 0 {
+			return -1
+		}
+		i += 1 + j
+		k := i - 1
+		for data[k] == '\\' {
+			k--
+		}
+		if (i-1-k)%2 == 0 {
+			return i
+		}
+	}
+}
+
+// jsonContainers counts the arrays and objects of JSON text outside its
+// strings, and refuses nesting deeper than maxValueDepth. Words of eight
+// bytes without a bracket or quote (most of a list of numbers) are skipped
+// whole.
+func jsonContainers(data []byte) (int, error) {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	// has reports whether a byte of x equals the byte in every byte of c.
+	has := func(x, c uint64) bool { t := x ^ c; return (t-ones)&^t&highs != 0 }
+	depth, containers := 0, 0
+	for i := 0; i < len(data); {
+		if len(data)-i >= 8 {
+			x := binary.LittleEndian.Uint64(data[i:])
+			y := x | 0x20*ones // [ and ] become { and }
+			if !has(y, '{'*ones) && !has(y, '}'*ones) && !has(x, '"'*ones) {
+				i += 8
+				continue
+			}
+		}
+		end := min(i+8, len(data))
+	word:
+		for i < end {
+			c := data[i]
+			i++
+			switch c {
+			case '"':
+				j := jsonStringEnd(data, i-1)
+				if j < 0 {
+					return containers, nil // unterminated: the decoder says so
+				}
+				i = j + 1
+				break word // go on from the byte after the string
+			case '[', '{':
+				if depth++; depth > maxValueDepth {
+					return 0, errTooDeep("value")
+				}
+				containers++
+			case ']', '}':
+				depth--
+			}
+		}
+	}
+	return containers, nil
 }

@@ -286,6 +286,20 @@ func TestCheckJSONSkipsStrings(t *testing.T) {
 	require.NoError(t, JSONSerializer{}.Unmarshal([]byte(deepInString), &v))
 	require.NoError(t, checkJSON([]byte(`"unterminated [[[`), w), "left to the decoder")
 	require.ErrorIs(t, checkJSON(jsonNested(maxValueDepth+1), w), ErrValueTooComplex)
+	// Closers right after strings, across word boundaries, at every offset.
+	for pad := range 8 {
+		wide := "[" + strings.Repeat(" ", pad) + strings.Repeat(`["a"],{"k":"v"},`, 2*maxValueDepth) + `[]]`
+		require.NoError(t, checkJSON([]byte(wide), w), "pad %d", pad)
+		require.NoError(t, JSONSerializer{}.Unmarshal([]byte(wide), &v))
+	}
+	// For a destination with large elements the bound from the length is
+	// too coarse, so the elements are counted: 1000 long ones pass, 5000
+	// short ones (20 MB for 10 KB) do not.
+	big := decodeWeights{element: 4096, container: 4096}
+	long := []byte("[" + strings.Repeat(`"twenty characters..",`, 999) + `"twenty characters.."]`)
+	require.NoError(t, checkJSON(long, big))
+	short := []byte("[" + strings.Repeat("1,", 5000) + "1]")
+	require.ErrorIs(t, checkJSON(short, big), ErrValueTooComplex)
 }
 
 func TestCheckMsgpackDepthIsExact(t *testing.T) {

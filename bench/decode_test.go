@@ -69,7 +69,8 @@ func decodeRawMsgpack(data []byte, v any) error {
 // the library's serializer (the same decoder after its one pass over the
 // bytes that checks framing, depth and expansion), lib the library's whole
 // read path (Message.Decode: the layout table, the pickle check, the
-// serializer). checked/raw is the cost of the checks.
+// serializer). checked/raw is the cost of the checks. cpu-ns/op is the
+// process's CPU time per op, steadier than wall time on a shared machine.
 func BenchmarkDecode(b *testing.B) {
 	p := samplePredictionKB()
 	mp, err := redisclient.MsgpackSerializer{}.Marshal(p)
@@ -109,6 +110,7 @@ func BenchmarkDecode(b *testing.B) {
 			for _, im := range cs.impls {
 				b.Run("impl="+im.name, func(b *testing.B) {
 					b.ReportAllocs()
+					defer cpuPerOp(b)()
 					for b.Loop() {
 						var got PredictionKB
 						if err := im.decode(&got); err != nil {

@@ -20,6 +20,7 @@ BENCHES=(
 	"StreamAdd 20000x"
 	"StreamConsume 30000x"
 	"Overhead 500ms"
+	"Decode 500ms"
 	"Telemetry 500ms"
 	"HashInput 500ms"
 )

@@ -468,6 +468,32 @@ func checkTargets(groups map[string]*group, stampedeMax float64) []check {
 			out = append(out, c)
 		}
 	}
+	// The decode limits: the serializer with its checks against the same
+	// decoder without them, by CPU time when measured (wall time swings
+	// with the machine's load).
+	if g := groups["Decode"]; g != nil {
+		for _, row := range g.rows {
+			c := check{target: "decode with the limits ≤ 1.05× the decoder alone", row: "Decode/" + row}
+			unit := cpuUnit
+			if !g.get(row, "checked", unit).have {
+				unit = "sec/op"
+			}
+			t, bt := g.get(row, "checked", unit), g.get(row, "raw", unit)
+			a, ba := g.get(row, "checked", "allocs/op"), g.get(row, "raw", "allocs/op")
+			if t.have && bt.have && bt.val > 0 {
+				r := t.val / bt.val
+				c.known, c.ok, c.noise = true, r <= 1.05 && (!a.have || !ba.have || a.val <= ba.val), noisy(t)
+				c.measured = fmt.Sprintf("%.3f× %s", r, map[bool]string{true: "CPU time", false: "time"}[unit == cpuUnit])
+				if w, bw := g.get(row, "checked", "sec/op"), g.get(row, "raw", "sec/op"); unit == cpuUnit && w.have && bw.have && bw.val > 0 {
+					c.measured += fmt.Sprintf(" (%.3f× wall time)", w.val/bw.val)
+				}
+				if a.have && ba.have {
+					c.measured += fmt.Sprintf(", %+g allocs/op", math.Round(a.val-ba.val))
+				}
+			}
+			out = append(out, c)
+		}
+	}
 	perRow("HashInput", "lib", "jsonsha256", "HashInput ≤ 0.5× json.Marshal+sha256 time, ≤ 2 allocs/op",
 		func(r, a, _ float64) bool { return r <= 0.5 && a <= 2 },
 		func(r, a, _ float64) string { return fmt.Sprintf("%.2f× time, %s allocs/op", r, fmtNum(a)) })
@@ -483,7 +509,7 @@ func writeTargets(w io.Writer, checks []check) {
 }
 
 // order is the order of the groups in the report.
-var order = []string{"GetString", "SetString", "Prediction", "Overhead", "Batch", "Stampede", "PubSub", "StreamAdd", "StreamConsume", "HashInput"}
+var order = []string{"GetString", "SetString", "Prediction", "Overhead", "Decode", "Batch", "Stampede", "PubSub", "StreamAdd", "StreamConsume", "HashInput"}
 
 func main() {
 	raw := flag.String("raw", "", "raw `file` of benchmark output, for the stampede's largest max-loads")

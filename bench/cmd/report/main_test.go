@@ -136,3 +136,34 @@ func TestStreamTargets(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeTarget(t *testing.T) {
+	g := newGroup("Decode")
+	g.impls = []string{"raw", "checked", "lib"}
+	g.rows = []string{"ser=msgpack", "ser=json"}
+	set := func(row, impl, unit string, v float64) {
+		if g.data[row] == nil {
+			g.data[row] = map[string]map[string]cell{}
+		}
+		if g.data[row][impl] == nil {
+			g.data[row][impl] = map[string]cell{}
+		}
+		g.data[row][impl][unit] = cell{val: v, have: true, ci: "1%"}
+	}
+	set("ser=msgpack", "raw", cpuUnit, 10e-6)
+	set("ser=msgpack", "checked", cpuUnit, 10.4e-6)
+	set("ser=msgpack", "raw", "allocs/op", 28)
+	set("ser=msgpack", "checked", "allocs/op", 28)
+	set("ser=json", "raw", "sec/op", 30e-6)
+	set("ser=json", "checked", "sec/op", 33e-6)
+	checks := checkTargets(map[string]*group{"Decode": g}, -1)
+	if len(checks) != 2 {
+		t.Fatalf("got %d checks: %+v", len(checks), checks)
+	}
+	if c := checks[0]; !c.known || !c.ok || !strings.Contains(c.measured, "1.040× CPU time") {
+		t.Errorf("msgpack: %+v", c)
+	}
+	if c := checks[1]; !c.known || c.ok || !strings.Contains(c.measured, "1.100× time") {
+		t.Errorf("json: %+v", c)
+	}
+}
