@@ -276,10 +276,8 @@ var errNil = fmt.Errorf("%w: cannot store a nil value", ErrUnsupportedType)
 // sees them (the built-in serializers check for themselves).
 func encodeValue(s Serializer, v any) (any, error) {
 	switch x := v.(type) {
-	case string:
-		return x, nil
-	case []byte:
-		return x, nil
+	case string, []byte:
+		return v, nil // v, not x: boxing x again would allocate
 	case int:
 		return intText(int64(x)), nil
 	case int64:

@@ -419,16 +419,23 @@ var jsonStructural = func() (t [256]bool) {
 
 // checkJSON checks the nesting depth of JSON text and estimates what
 // decoding it into a destination with weights w allocates, without parsing
-// it: malformed text is left to the decoder. A first pass counts only the
+// it: malformed text is left to the decoder (so is an unbalanced run of
+// brackets too short to hold 1000 levels). A first pass counts only the
 // brackets, eight bytes at a time, and bounds the other elements by the
 // text's length (each takes at least two bytes with its separator); only
 // when that bound is over the budget does a second pass count them.
 func checkJSON(data []byte, w decodeWeights) error {
+	budget := decodeBudget(len(data))
+	// A valid value nested deeper than maxValueDepth takes more than twice
+	// as many bytes (a bracket to open and one to close each level), and no
+	// text holds more elements than bytes: short text needs no pass.
+	if len(data) <= 2*maxValueDepth && (len(data)+1)*max(w.container, w.element) <= budget {
+		return nil
+	}
 	containers, err := jsonContainers(data)
 	if err != nil {
 		return err
 	}
-	budget := decodeBudget(len(data))
 	if containers*w.container+(len(data)+1)/2*w.element <= budget {
 		return nil
 	}

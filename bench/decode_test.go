@@ -27,7 +27,10 @@ type PredictionKB struct {
 	Meta       map[string]string `json:"meta"`
 }
 
-func samplePredictionKB() PredictionKB {
+func samplePredictionKB() PredictionKB { return samplePredictionFeatures(90) }
+
+// samplePredictionFeatures is samplePredictionKB with n features.
+func samplePredictionFeatures(n int) PredictionKB {
 	p := PredictionKB{
 		Model: "lstm-v3", Symbol: "BTC-USD", Signal: 0.731, Confidence: 0.92, Horizon: 300,
 		At:        time.Date(2026, 11, 25, 9, 30, 0, 0, time.UTC),
@@ -35,7 +38,7 @@ func samplePredictionKB() PredictionKB {
 		Labels:    []string{"long", "momentum", "high-vol", "session:us"},
 		Meta:      map[string]string{"source": "ticks", "venue": "coinbase", "run": "2026-11-25T09:00", "version": "3.1.4"},
 	}
-	for i := range 90 {
+	for i := range n {
 		p.Features = append(p.Features, float64(i)*0.0173-0.5)
 	}
 	return p
@@ -72,38 +75,37 @@ func decodeRawMsgpack(data []byte, v any) error {
 // serializer). checked/raw is the cost of the checks. cpu-ns/op is the
 // process's CPU time per op, steadier than wall time on a shared machine.
 func BenchmarkDecode(b *testing.B) {
-	p := samplePredictionKB()
-	mp, err := redisclient.MsgpackSerializer{}.Marshal(p)
-	if err != nil {
-		b.Fatal(err)
-	}
-	js, err := redisclient.JSONSerializer{}.Marshal(p)
-	if err != nil {
-		b.Fatal(err)
-	}
-	check := func(got *PredictionKB) error {
-		if got.Symbol != p.Symbol || len(got.Features) != len(p.Features) || len(got.Meta) != len(p.Meta) {
-			return fmt.Errorf("decoded %+v", *got)
-		}
-		return nil
-	}
 	type decodeImpl struct {
 		name   string
 		decode func(*PredictionKB) error
 	}
-	cases := []struct {
+	type decodeCase struct {
 		name  string
 		impls []decodeImpl
-	}{
-		{fmt.Sprintf("ser=msgpack/bytes=%d", len(mp)), []decodeImpl{
-			{"raw", func(v *PredictionKB) error { return decodeRawMsgpack(mp, v) }},
-			{"checked", func(v *PredictionKB) error { return redisclient.MsgpackSerializer{}.Unmarshal(mp, v) }},
-			{"lib", func(v *PredictionKB) error { return redisclient.Message{Channel: "c", Payload: mp}.Decode(v) }},
-		}},
-		{fmt.Sprintf("ser=json/bytes=%d", len(js)), []decodeImpl{
-			{"raw", func(v *PredictionKB) error { return json.Unmarshal(js, v) }},
-			{"checked", func(v *PredictionKB) error { return redisclient.JSONSerializer{}.Unmarshal(js, v) }},
-		}},
+	}
+	var cases []decodeCase
+	// 90 features make the 1 KB prediction; 1500 a 14 KB one (16 KB of
+	// JSON), long enough for every check to run in full.
+	for _, features := range []int{90, 1500} {
+		p := samplePredictionFeatures(features)
+		mp, err := redisclient.MsgpackSerializer{}.Marshal(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		js, err := redisclient.JSONSerializer{}.Marshal(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cases = append(cases,
+			decodeCase{fmt.Sprintf("ser=msgpack/bytes=%d", len(mp)), []decodeImpl{
+				{"raw", func(v *PredictionKB) error { return decodeRawMsgpack(mp, v) }},
+				{"checked", func(v *PredictionKB) error { return redisclient.MsgpackSerializer{}.Unmarshal(mp, v) }},
+				{"lib", func(v *PredictionKB) error { return redisclient.Message{Channel: "c", Payload: mp}.Decode(v) }},
+			}},
+			decodeCase{fmt.Sprintf("ser=json/bytes=%d", len(js)), []decodeImpl{
+				{"raw", func(v *PredictionKB) error { return json.Unmarshal(js, v) }},
+				{"checked", func(v *PredictionKB) error { return redisclient.JSONSerializer{}.Unmarshal(js, v) }},
+			}})
 	}
 	for _, cs := range cases {
 		b.Run(cs.name, func(b *testing.B) {
@@ -116,8 +118,8 @@ func BenchmarkDecode(b *testing.B) {
 						if err := im.decode(&got); err != nil {
 							b.Fatal(err)
 						}
-						if err := check(&got); err != nil {
-							b.Fatal(err)
+						if got.Symbol != "BTC-USD" || len(got.Features) == 0 || len(got.Meta) != 4 {
+							b.Fatalf("decoded %+v", got)
 						}
 					}
 				})
