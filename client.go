@@ -231,8 +231,11 @@ func (c *Client) expiry(ttl time.Duration) (time.Duration, error) {
 func (c *Client) isCluster() bool { return c.shared.deploy == cluster }
 
 // Set stores value under key with the given TTL: 0 means the default TTL,
-// NoExpiry none. Strings and byte slices are stored as they are, numbers as
-// decimal text, other values through the serializer.
+// NoExpiry none. Strings and byte slices are stored as they are, numbers
+// (named types too) as decimal text, other values through the serializer
+// (see "Values on the wire" in the README). A value nested deeper than 1000
+// levels, or cyclic, is ErrValueTooComplex and nil, channels and functions
+// are ErrUnsupportedType, before anything is written.
 func (c *Client) Set(ctx context.Context, key string, value any, ttl time.Duration) error {
 	k, err := c.key("set", key)
 	if err != nil {
@@ -278,10 +281,11 @@ func (c *Client) SetNX(ctx context.Context, key string, value any, ttl time.Dura
 	return ok, opErr("setnx", k, err)
 }
 
-// Get decodes the value of key into dest, which must be a non-nil pointer.
-// A missing key is ErrNotFound. *string and *[]byte receive the raw bytes;
-// a Python pickle is ErrUnsupportedFormat; a corrupt value is a decode error
-// naming the key.
+// Get decodes the value of key into dest, which must be a non-nil pointer
+// (else ErrUnsupportedType). A missing key is ErrNotFound. *string and
+// *[]byte receive the raw bytes; a Python pickle is ErrUnsupportedFormat; a
+// value beyond the decode limits is ErrValueTooComplex; a corrupt value is a
+// decode error naming the key.
 func (c *Client) Get(ctx context.Context, key string, dest any) error {
 	if c.shared.local != nil && c.localGet(key, dest) {
 		return nil
