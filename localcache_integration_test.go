@@ -405,3 +405,28 @@ func TestLocalCacheRandomizedStaleness(t *testing.T) {
 	require.Positive(t, reads.Load())
 	t.Logf("%d reads, %+v", reads.Load(), c.CacheStats())
 }
+
+// TestLocalCacheNilDestinations: a nil or non-pointer destination is an
+// error naming the key with the near cache on too, also for a key it holds
+// (assigning the cached value used to dereference the nil pointer).
+func TestLocalCacheNilDestinations(t *testing.T) {
+	c := newTrackedClient(t, Options{URL: requireEnv(t, envTestURL)})
+	ctx := testCtx(t)
+	t.Cleanup(func() { _, _ = c.FlushNamespace(context.Background()) })
+	require.NoError(t, c.Set(ctx, "k", "7", time.Hour))
+	primeCache(t, ctx, c, "k", "7")
+	var n int
+	require.NoError(t, c.Get(ctx, "k", &n))
+	require.NoError(t, c.Get(ctx, "k", &n), "cached for *int too")
+	for name, dest := range map[string]any{
+		"nil *string": (*string)(nil), "nil *int": (*int)(nil), "nil *[]byte": (*[]byte)(nil),
+		"non-pointer": n, "nil": nil,
+	} {
+		var err error
+		require.NotPanics(t, func() { err = c.Get(ctx, "k", dest) }, name)
+		require.ErrorIs(t, err, ErrUnsupportedType, name)
+		assert.Contains(t, err.Error(), c.Key("k"), name)
+		require.NotPanics(t, func() { err = c.getFull(ctx, "get", c.Key("k"), dest) }, name)
+		require.ErrorIs(t, err, ErrUnsupportedType, name)
+	}
+}

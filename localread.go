@@ -49,7 +49,7 @@ func joinKey(buf *[keyBufSize]byte, prefix, key string) string {
 // localGet serves Get from the near cache. ok false means: go to Redis
 // (a miss, or anything the normal path must report, such as a bad key).
 func (c *Client) localGet(key string, dest any) (ok bool) {
-	if c.err != nil || key == "" || c.shared.closed.Load() {
+	if c.err != nil || key == "" || c.shared.closed.Load() || !fillableDest(dest) {
 		return false
 	}
 	var buf [keyBufSize]byte
@@ -78,6 +78,9 @@ func assignLocal(dest, v any) {
 // getFullLocal is getFull with the near cache on.
 func (c *Client) getFullLocal(ctx context.Context, lc *localCache, op, k string, dest any) error {
 	typ := reflect.TypeOf(dest)
+	if !fillableDest(dest) {
+		return opErr(op, k, decodeString(c.ser, "", dest)) // the codec's error for it
+	}
 	if v, ok := lc.get(k, typ); ok {
 		assignLocal(dest, v)
 		return nil

@@ -449,6 +449,20 @@ func decode(s Serializer, d wireData, dest any) error {
 	return nil
 }
 
+// fillableDest reports whether a read can store into dest: a non-nil
+// pointer. Paths that assign without decoding (the near cache) check it
+// first; decode reports the others.
+func fillableDest(dest any) bool {
+	switch d := dest.(type) {
+	case *string:
+		return d != nil
+	case *[]byte:
+		return d != nil
+	}
+	v := reflect.ValueOf(dest)
+	return v.Kind() == reflect.Pointer && !v.IsNil()
+}
+
 // decodeAny reads into *any as the Python service's get does: a number for
 // decimal text, else the serializer's result, else the text itself. Values
 // that break the decode limits are an error, not text.
