@@ -19,6 +19,7 @@ import (
 //     disabled: the retry policy's 3 refused dials and its backoff.
 //   - dead-key/breaker-open: the same Get once the node's breaker is open.
 //   - live-key: a Get on another master's key meanwhile.
+//   - mget-live-and-dead: MGet of a key of each, breaker off and open.
 //   - stalled-key/breaker-off: a Get on the key of a master that accepts
 //     connections but does not answer (CLIENT PAUSE): 3 read timeouts.
 func BenchmarkClusterDeadMaster(b *testing.B) {
@@ -60,6 +61,19 @@ func BenchmarkClusterDeadMaster(b *testing.B) {
 		get(b, open, dead[0], true)
 	})
 	b.Run("live-key", func(b *testing.B) { get(b, open, live[0], false) })
+	// MGet of a live and a dead key: the live one is read, the dead one
+	// reported in the *BatchError.
+	mget := func(b *testing.B, c *Client) {
+		for b.Loop() {
+			got, err := MGet[int](ctx, c, live[0], dead[0])
+			var be *BatchError
+			if !errors.As(err, &be) || len(got) != 1 {
+				b.Fatalf("MGet: %v %v", got, err)
+			}
+		}
+	}
+	b.Run("mget-live-and-dead/breaker-off", func(b *testing.B) { mget(b, off) })
+	b.Run("mget-live-and-dead/breaker-open", func(b *testing.B) { mget(b, open) })
 	// A stalled master: connections open, no replies (CLIENT PAUSE).
 	liveMaster := top.ownerOf(b, ctx, cc, open.Key(live[0]))
 	require.NoError(b, oc.admin(liveMaster).Do(ctx, "CLIENT", "PAUSE", "600000", "ALL").Err())
