@@ -489,15 +489,3 @@ func (r *nodeBreakers) close() {
 		b.close()
 	}
 }
-
-// transitions sums the state changes of every node's breaker.
-func (r *nodeBreakers) transitions() (out [3]uint64) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, b := range r.byAddr {
-		for i, n := range b.transitions() {
-			out[i] += n
-		}
-	}
-	return out
-}

@@ -416,7 +416,8 @@ func TestClusterBreakerIsPerNode(t *testing.T) {
 	m := k.collect(t)
 	assert.Equal(t, float64(BreakerOpen), m.sum("redisclient.breaker.state", "redisclient.node", victim))
 	assert.Equal(t, 0.0, m.sum("redisclient.breaker.state", "redisclient.node", top.masters[1]))
-	assert.Equal(t, 1.0, m.sum("redisclient.breaker.transitions", "redisclient.breaker.state", "open"), "one node opened, once")
+	assert.Equal(t, 1.0, m.sum("redisclient.breaker.transitions", "redisclient.node", victim, "redisclient.breaker.state", "open"))
+	assert.Equal(t, 0.0, m.sum("redisclient.breaker.transitions", "redisclient.node", top.masters[1]))
 
 	r := c.Health(ctx)
 	assert.Equal(t, BreakerOpen, r.Breaker)

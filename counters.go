@@ -340,3 +340,16 @@ func (b *breaker) transitions() (out [3]uint64) {
 	}
 	return out
 }
+
+// transitions returns the state changes of every node's breaker, by node
+// address. Nodes that left the slot map keep theirs: the counters of a
+// node must not go down.
+func (r *nodeBreakers) transitions() map[string][3]uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string][3]uint64, len(r.byAddr))
+	for addr, b := range r.byAddr {
+		out[addr] = b.transitions()
+	}
+	return out
+}

@@ -53,7 +53,14 @@ func (t *telemetry) registerInstruments(sh *shared) error {
 
 		retries      = counter("redisclient.retries", "{retry}", "Commands tried again, by the error that failed the previous attempt")
 		breakerState = gauge("redisclient.breaker.state", "{state}", "Circuit breaker state: 0 closed, 1 open, 2 half-open; on a cluster one per node (redisclient.node)")
-		breakerMoves = counter("redisclient.breaker.transitions", "{transition}", "Circuit breaker state changes, by the state entered (summed over the nodes of a cluster)")
+		breakerMoves = counter("redisclient.breaker.transitions", "{transition}", "Circuit breaker state changes, by the state entered; on a cluster per node (redisclient.node)")
+
+		localHits          = counter("redisclient.local.hits", "{hit}", "Reads served by the near cache")
+		localMisses        = counter("redisclient.local.misses", "{miss}", "Reads the near cache passed on to Redis")
+		localInvalidations = counter("redisclient.local.invalidations", "{key}", "Near-cache keys dropped by Redis's invalidations or this client's writes")
+		localFlushes       = counter("redisclient.local.flushes", "{flush}", "Whole near-cache flushes: FLUSHDB/FLUSHALL, tracking lost or back")
+		localEvictions     = counter("redisclient.local.evictions", "{entry}", "Near-cache values dropped to stay within MaxEntries")
+		localEntries       = gauge("redisclient.local.entries", "{entry}", "Values held by the near cache now (an estimate)")
 
 		subsLive       = gauge("redisclient.pubsub.subscriptions", "{subscription}", "Open subscriptions")
 		subsReceived   = counter("redisclient.pubsub.received", "{message}", "Messages read from Redis by subscriptions")
@@ -125,18 +132,31 @@ func (t *telemetry) registerInstruments(sh *shared) error {
 		for r := range reasons {
 			o.ObserveInt64(retries, int64(sh.retries[r].Load()), reasons[r])
 		}
-		var moves [3]uint64
 		if sh.nodes != nil {
 			for addr, state := range sh.nodes.states() {
 				o.ObserveInt64(breakerState, int64(state), metric.WithAttributes(attrNode.String(addr)))
 			}
-			moves = sh.nodes.transitions()
+			for addr, moves := range sh.nodes.transitions() {
+				for s, n := range moves {
+					o.ObserveInt64(breakerMoves, int64(n), metric.WithAttributes(attrNode.String(addr), attrBreakerState.String(BreakerState(s).String())))
+				}
+			}
 		} else {
 			o.ObserveInt64(breakerState, int64(sh.breaker.State()))
-			moves = sh.breaker.transitions()
+			for s, n := range sh.breaker.transitions() {
+				o.ObserveInt64(breakerMoves, int64(n), entered[s])
+			}
 		}
-		for s, n := range moves {
-			o.ObserveInt64(breakerMoves, int64(n), entered[s])
+
+		if lc := sh.local; lc != nil {
+			var s CacheStats
+			lc.addStats(&s)
+			o.ObserveInt64(localHits, int64(s.LocalHits))
+			o.ObserveInt64(localMisses, int64(s.LocalMisses))
+			o.ObserveInt64(localInvalidations, int64(s.LocalInvalidations))
+			o.ObserveInt64(localFlushes, int64(s.LocalFlushes))
+			o.ObserveInt64(localEvictions, int64(s.LocalEvictions))
+			o.ObserveInt64(localEntries, int64(lc.store.EstimatedSize()))
 		}
 
 		t.subs.each(func(ns string, s subscriptionTotals) {
@@ -171,6 +191,7 @@ func (t *telemetry) registerInstruments(sh *shared) error {
 		hits, misses, loads, loadErrors, redisErrors,
 		poolConns, poolHits, poolMisses, poolTimeouts, poolWaits, poolPending, poolWaitTime,
 		retries, breakerState, breakerMoves,
+		localHits, localMisses, localInvalidations, localFlushes, localEvictions, localEntries,
 		subsLive, subsReceived, subsDelivered, subsDropped, subsErrors, subsPanics, subsReconnects, subsPending,
 		lagTotal, lagMax,
 		consumersLive, streamDeliv, streamAcked, streamRetried, streamDead, streamReclaim, streamLeft, streamErrors, streamPanics, streamPending,

@@ -312,6 +312,8 @@ func TestInstrumentsDocumented(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = sub.Close() })
 	consume(t, c.Stream("s"), "g", "w", ConsumeOptions{}, func(context.Context, StreamMessage) error { return nil })
+	near, _ := newMiniredisClient(t, k.with(Options{Namespace: "near", LocalCache: &LocalCacheOptions{}}))
+	require.NoError(t, near.Ping(ctx))
 	emitted := k.collect(t).names("redisclient.")
 
 	readme, err := os.ReadFile("README.md")
@@ -367,4 +369,39 @@ func TestStreamMetrics(t *testing.T) {
 		assert.Equal(t, float64(want), m.sum(name, attrs...), name)
 	}
 	assert.Equal(t, 3.0, m.sum("redisclient.stream.delivered", attrs...))
+}
+
+// TestLocalCacheMetrics: the near cache's counters, on a server with
+// CLIENT TRACKING; without a near cache no redisclient.local.* series.
+func TestLocalCacheMetrics(t *testing.T) {
+	k := newTelemetryKit(t)
+	plain, _ := newMiniredisClient(t, k.with(Options{}))
+	require.NoError(t, plain.Ping(testCtx(t)))
+	assert.Empty(t, k.collect(t).names("redisclient.local."), "no near cache, no series")
+
+	k = newTelemetryKit(t)
+	c := newTrackedClient(t, k.with(Options{URL: requireEnv(t, envTestURL)}))
+	ctx := testCtx(t)
+	t.Cleanup(func() { _, _ = c.FlushNamespace(context.Background()) })
+	require.NoError(t, c.Set(ctx, "k", "v1", time.Hour))
+	primeCache(t, ctx, c, "k", "v1")
+	var s string
+	for range 5 {
+		require.NoError(t, c.Get(ctx, "k", &s))
+	}
+	require.NoError(t, c.Set(ctx, "k", "v2", time.Hour)) // drops the local copy
+	m := k.collect(t)
+	st := c.CacheStats()
+	assert.GreaterOrEqual(t, st.LocalHits, uint64(5))
+	for name, want := range map[string]uint64{
+		"redisclient.local.hits":          st.LocalHits,
+		"redisclient.local.misses":        st.LocalMisses,
+		"redisclient.local.invalidations": st.LocalInvalidations,
+		"redisclient.local.flushes":       st.LocalFlushes,
+		"redisclient.local.evictions":     st.LocalEvictions,
+	} {
+		assert.Equal(t, float64(want), m.sum(name), name)
+	}
+	assert.Positive(t, m.sum("redisclient.local.invalidations"))
+	assert.True(t, m.has("redisclient.local.entries"))
 }
