@@ -21,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/systemtrader/redisclient/internal/redisinfo"
 )
 
 // The tests in this file kill cluster masters, so each starts a cluster of
@@ -114,7 +115,7 @@ func (oc *ownCluster) kill(ctx context.Context, addr string) {
 	admin := oc.admin(addr)
 	info, err := admin.Info(ctx, "server").Result()
 	require.NoError(oc.t, err)
-	pid, err := strconv.Atoi(infoFields(info)["process_id"])
+	pid, err := strconv.Atoi(redisinfo.Parse(info)["process_id"])
 	require.NoError(oc.t, err)
 	require.NoError(oc.t, syscall.Kill(pid, syscall.SIGKILL))
 	require.Eventually(oc.t, func() bool { return ping(addr) != nil }, 10*time.Second, 10*time.Millisecond,

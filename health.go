@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/systemtrader/redisclient/internal/redisinfo"
 )
 
 // Ping checks that Redis answers: the server, or every master of a cluster
@@ -349,7 +350,7 @@ func clusterHealth(ctx context.Context, cc *redis.ClusterClient, r *HealthReport
 	if state, err := cc.ClusterInfo(ctx).Result(); err != nil {
 		r.Error, r.cause = "CLUSTER INFO: "+err.Error(), err
 	} else {
-		r.ClusterState = infoFields(state)["cluster_state"]
+		r.ClusterState = redisinfo.Parse(state)["cluster_state"]
 	}
 	var mu sync.Mutex
 	err := cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
@@ -397,25 +398,11 @@ func clusterHealth(ctx context.Context, cc *redis.ClusterClient, r *HealthReport
 	}
 }
 
-// infoFields parses "key:value" lines of INFO and CLUSTER INFO.
-func infoFields(s string) map[string]string {
-	m := make(map[string]string)
-	for line := range strings.Lines(s) {
-		line = strings.TrimSpace(line)
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		if k, v, ok := strings.Cut(line, ":"); ok {
-			m[k] = v
-		}
-	}
-	return m
-}
-
+// parseInfo reads what Health reports from an INFO reply.
 func parseInfo(s string) ServerHealth {
-	f := infoFields(s)
+	f := redisinfo.Parse(s)
 	num := func(k string) int64 {
-		n, _ := strconv.ParseInt(f[k], 10, 64)
+		n, _ := f.Int(k)
 		return n
 	}
 	h := ServerHealth{
@@ -429,9 +416,7 @@ func parseInfo(s string) ServerHealth {
 		KeyspaceMisses:   num("keyspace_misses"),
 		ConnectedClients: num("connected_clients"),
 	}
-	if h.MaxMemory > 0 {
-		h.MemoryUsagePct = math.Round(float64(h.MemoryUsed)/float64(h.MaxMemory)*10000) / 100
-	}
+	h.MemoryUsagePct = redisinfo.Percent(h.MemoryUsed, h.MaxMemory)
 	h.HitRatio = hitRatio(h.KeyspaceHits, h.KeyspaceMisses)
 	return h
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/systemtrader/redisclient/internal/redact"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -313,7 +314,7 @@ func (o *Options) mergeURL() error {
 	if o.ClusterMode {
 		co, err := redis.ParseClusterURL(o.URL)
 		if err != nil { // checkURL saw it parse: never reached
-			return optionsError("URL %s: malformed", redactURL(o.URL))
+			return optionsError("URL %s: malformed", redact.URL(o.URL))
 		}
 		o.Addrs = co.Addrs
 		o.Username, o.Password = firstNonEmpty(co.Username, o.Username), firstNonEmpty(co.Password, o.Password)
@@ -325,7 +326,7 @@ func (o *Options) mergeURL() error {
 	}
 	ro, err := redis.ParseURL(o.URL)
 	if err != nil { // checkURL saw it parse: never reached
-		return optionsError("URL %s: malformed", redactURL(o.URL))
+		return optionsError("URL %s: malformed", redact.URL(o.URL))
 	}
 	if ro.Network == "unix" {
 		o.Addr = "unix:" + ro.Addr
@@ -463,7 +464,7 @@ func optionsFromLookup(lookup func(string) (string, bool)) (Options, error) {
 		return strings.TrimSpace(v)
 	}
 	bad := func(name, value, why string) error {
-		return optionsError("environment variable %s=%q: %s", name, redactValue(value), why)
+		return optionsError("environment variable %s=%q: %s", name, redact.Value(value), why)
 	}
 
 	rawURL, addr, host, port := get(EnvURL), get(EnvAddr), get(EnvHost), get(EnvPort)

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/systemtrader/redisclient/internal/redact"
 )
 
 // This file keeps secrets out of errors, fmt output and logs: the password
@@ -17,25 +18,6 @@ import (
 
 // redactedMark replaces a secret wherever Options is printed.
 const redactedMark = "[REDACTED]"
-
-// redactURL replaces the whole user info of a URL (user name and password)
-// with "xxxxx", even when the URL does not parse. The user info is taken to
-// run up to the last "@", so a password holding an unencoded "@", "/", "#",
-// "?" or space is hidden as well.
-func redactURL(s string) string {
-	scheme, rest, ok := strings.Cut(s, "://")
-	if !ok {
-		scheme, rest = "", s
-	}
-	at := strings.LastIndex(rest, "@")
-	if at < 0 {
-		return s
-	}
-	if ok {
-		scheme += "://"
-	}
-	return scheme + "xxxxx" + rest[at:]
-}
 
 // checkURL parses rawURL as New does and returns an error that holds no part
 // of its user info. URLs that parse but leave part of a mistyped user info
@@ -72,7 +54,7 @@ func checkURL(rawURL string, cluster bool) error {
 // about the port ":pa"), so it is only shown when the URL with its user info
 // redacted fails too, and then it is that URL's error.
 func urlError(what, rawURL string, parse func(string) error) error {
-	shown := redactURL(rawURL)
+	shown := redact.URL(rawURL)
 	if err := parse(shown); err != nil {
 		return optionsError("%s %s: %s", what, shown, unwrapURLError(err))
 	}
@@ -90,15 +72,6 @@ func unwrapURLError(err error) error {
 	return err
 }
 
-// redactValue hides credentials in the value of an environment variable
-// that should not hold any (an address that is really a URL).
-func redactValue(v string) string {
-	if strings.Contains(v, "@") {
-		return redactURL(v)
-	}
-	return v
-}
-
 // maskedOptions has the fields of Options and none of its methods, so it
 // prints with fmt's defaults and does not recurse into Format.
 type maskedOptions Options
@@ -106,7 +79,7 @@ type maskedOptions Options
 // masked returns a copy of o whose secrets are replaced by redactedMark.
 func (o Options) masked() maskedOptions {
 	m := maskedOptions(o)
-	m.URL = redactURL(o.URL)
+	m.URL = redact.URL(o.URL)
 	m.Password = maskSecret(o.Password)
 	m.SentinelPassword = maskSecret(o.SentinelPassword)
 	m.TLSConfig = maskTLS(o.TLSConfig)

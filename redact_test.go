@@ -124,22 +124,6 @@ func TestAddressesWithUserInfoAreRefused(t *testing.T) {
 	}
 }
 
-func TestRedactURL(t *testing.T) {
-	for in, want := range map[string]string{
-		"redis://u:pw@h:1/0":              "redis://xxxxx@h:1/0",
-		"redis://:pw@h:1/0":               "redis://xxxxx@h:1/0",
-		"redis://h:1/0":                   "redis://h:1/0",
-		"redis://:p@ss@h":                 "redis://xxxxx@h",
-		"redis://:pa/ss@h:6379":           "redis://xxxxx@h:6379",
-		"redis://:pa#ss@h:6379?x=1":       "redis://xxxxx@h:6379?x=1",
-		"unix://u:p@/run/redis.sock?db=1": "unix://xxxxx@/run/redis.sock?db=1",
-		":pw@h:1":                         "xxxxx@h:1",
-		"h:1":                             "h:1",
-	} {
-		assert.Equal(t, want, redactURL(in), in)
-	}
-}
-
 // secretOptions holds a secret in every field that can hold one.
 func secretOptions(t *testing.T) (Options, []string) {
 	_, key, err := ed25519.GenerateKey(nil)

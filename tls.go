@@ -7,6 +7,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/systemtrader/redisclient/internal/redact"
 )
 
 // Environment variables of TLSOptions, read by OptionsFromEnv.
@@ -131,7 +133,7 @@ func (o *Options) applyTLS(urlTLS, plainURL bool) error {
 	case o.TLSConfig != nil && !urlTLS:
 		return optionsError("TLSConfig and %s are both set: use one", t.firstSet())
 	case plainURL:
-		return optionsError("%s is set but the URL %s asks for a plain connection: use rediss:// for TLS", t.firstSet(), redactURL(o.URL))
+		return optionsError("%s is set but the URL %s asks for a plain connection: use rediss:// for TLS", t.firstSet(), redact.URL(o.URL))
 	}
 	cfg, err := t.config(o.TLSConfig)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/systemtrader/redisclient"
+	"github.com/systemtrader/redisclient/internal/redisinfo"
 )
 
 // Status is the verdict of one check.
@@ -157,7 +158,7 @@ type node struct {
 	addr    string // "" for the single server of a standalone or Sentinel setup
 	master  string // the master's address as it sees our connection, with Sentinel
 	health  redisclient.ServerHealth
-	info    map[string]string
+	info    redisinfo.Fields
 	infoErr error
 	pings   []time.Duration
 	pingErr error
@@ -539,7 +540,7 @@ func collect(ctx context.Context, c redis.Cmdable, n *node) {
 	if s, err := c.Info(ctx).Result(); err != nil {
 		n.infoErr = err
 	} else {
-		n.info = infoFields(s)
+		n.info = redisinfo.Parse(s)
 	}
 	n.now = time.Now()
 	if tm, err := c.Time(ctx).Result(); err == nil && !tm.IsZero() {
@@ -567,44 +568,6 @@ func collect(ctx context.Context, c redis.Cmdable, n *node) {
 func answered(err error) bool {
 	k := classify(err)
 	return k == "loading" || k == "misconf" || deniedCommand(err) == "ping"
-}
-
-// infoFields parses the "key:value" lines of INFO and CLUSTER INFO.
-func infoFields(s string) map[string]string {
-	m := make(map[string]string)
-	for line := range strings.Lines(s) {
-		line = strings.TrimSpace(line)
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		if k, v, ok := strings.Cut(line, ":"); ok {
-			m[k] = v
-		}
-	}
-	return m
-}
-
-func (n *node) str(key string) (string, bool) {
-	v, ok := n.info[key]
-	return v, ok
-}
-
-func (n *node) int(key string) (int64, bool) {
-	v, ok := n.info[key]
-	if !ok {
-		return 0, false
-	}
-	i, err := strconv.ParseInt(v, 10, 64)
-	return i, err == nil
-}
-
-func (n *node) float(key string) (float64, bool) {
-	v, ok := n.info[key]
-	if !ok {
-		return 0, false
-	}
-	f, err := strconv.ParseFloat(v, 64)
-	return f, err == nil
 }
 
 // ---------------------------------------------------------------- checks
@@ -693,8 +656,8 @@ func latencyCheck(t target, n *node) verdict {
 }
 
 func serverCheck(t target, n *node) verdict {
-	version, hasVersion := n.str("redis_version")
-	role, _ := n.str("role")
+	version, hasVersion := n.info["redis_version"]
+	role := n.info["role"]
 	if !hasVersion && n.health.Version != "" {
 		version, hasVersion, role = n.health.Version, true, n.health.Role
 	}
@@ -708,7 +671,7 @@ func serverCheck(t target, n *node) verdict {
 	v := verdict{status: StatusOK}
 	var parts []string
 	parts = append(parts, "Redis "+version)
-	mode, _ := n.str("redis_mode")
+	mode := n.info["redis_mode"]
 	if mode != "" {
 		parts[0] += " (" + mode + " mode)"
 	}
@@ -718,17 +681,17 @@ func serverCheck(t target, n *node) verdict {
 		if n.master != "" {
 			r += " at " + n.master + " (found through Sentinel)"
 		}
-		if k, ok := n.int("connected_slaves"); ok {
+		if k, ok := n.info.Int("connected_slaves"); ok {
 			r += fmt.Sprintf(", %d replica(s)", k)
 		}
 		parts = append(parts, r)
 	case "slave":
 		r := "role replica"
-		if m, ok := n.str("master_host"); ok {
-			p, _ := n.str("master_port")
+		if m, ok := n.info["master_host"]; ok {
+			p := n.info["master_port"]
 			r += " of " + m + ":" + p
 		}
-		if link, ok := n.str("master_link_status"); ok {
+		if link, ok := n.info["master_link_status"]; ok {
 			r += ", link " + link
 			if link != "up" {
 				v.status = StatusWarn
@@ -744,7 +707,7 @@ func serverCheck(t target, n *node) verdict {
 	default:
 		parts = append(parts, "role "+role)
 	}
-	if up, ok := n.int("uptime_in_seconds"); ok {
+	if up, ok := n.info.Int("uptime_in_seconds"); ok {
 		parts = append(parts, "up "+fmtAge(time.Duration(up)*time.Second))
 	}
 	v.detail = strings.Join(parts, ", ")
@@ -762,20 +725,17 @@ func serverCheck(t target, n *node) verdict {
 }
 
 func memoryCheck(t target, n *node) verdict {
-	used, ok := n.int("used_memory")
+	used, ok := n.info.Int("used_memory")
 	if !ok {
 		return missing(n, "memory use")
 	}
-	maxMem, _ := n.int("maxmemory")
-	var pct float64
-	if maxMem > 0 {
-		pct = math.Round(float64(used)/float64(maxMem)*10000) / 100
-	}
+	maxMem, _ := n.info.Int("maxmemory")
+	pct := redisinfo.Percent(used, maxMem)
 	var extra []string
-	if peak, ok := n.int("used_memory_peak"); ok {
+	if peak, ok := n.info.Int("used_memory_peak"); ok {
 		extra = append(extra, "peak "+fmtBytes(peak))
 	}
-	if frag, ok := n.float("mem_fragmentation_ratio"); ok && frag > 0 {
+	if frag, ok := n.info.Float("mem_fragmentation_ratio"); ok && frag > 0 {
 		extra = append(extra, fmt.Sprintf("fragmentation %.2f", frag))
 	}
 	tail := ""
@@ -803,7 +763,7 @@ func memoryCheck(t target, n *node) verdict {
 }
 
 func policyCheck(t target, n *node) verdict {
-	policy, ok := n.str("maxmemory_policy")
+	policy, ok := n.info["maxmemory_policy"]
 	if !ok {
 		policy = n.health.MaxMemoryPolicy
 	}
@@ -819,7 +779,7 @@ func policyCheck(t target, n *node) verdict {
 				"For a cache, evict the least recently used keys instead: `" + cli + " config set maxmemory-policy allkeys-lru`, and make it permanent in redis.conf or conf.d/ (deploy/redis.conf sets allkeys-lru).",
 				"Keep noeviction only if this Redis holds data that must not disappear; then size maxmemory with room to spare.",
 			}}
-		if oom := errorStat(n, "OOM"); oom > 0 {
+		if oom := n.info.ErrorCount("OOM"); oom > 0 {
 			v.detail += fmt.Sprintf("; %d command(s) already failed with OOM", oom)
 		}
 		return v
@@ -829,20 +789,8 @@ func policyCheck(t target, n *node) verdict {
 	return verdict{status: StatusOK, detail: policy}
 }
 
-// errorStat returns the count of INFO errorstats' errorstat_PREFIX line.
-func errorStat(n *node, prefix string) int64 {
-	v, ok := n.str("errorstat_" + prefix)
-	if !ok {
-		return 0
-	}
-	c, _ := strings.CutPrefix(v, "count=")
-	c, _, _ = strings.Cut(c, ",")
-	k, _ := strconv.ParseInt(c, 10, 64)
-	return k
-}
-
 func evictedCheck(t target, n *node) verdict {
-	ev, ok := n.int("evicted_keys")
+	ev, ok := n.info.Int("evicted_keys")
 	if !ok {
 		return missing(n, "evicted_keys")
 	}
@@ -859,8 +807,8 @@ func evictedCheck(t target, n *node) verdict {
 }
 
 func persistenceCheck(t target, n *node) verdict {
-	rdbStatus, hasRDB := n.str("rdb_last_bgsave_status")
-	aofOn, hasAOF := n.int("aof_enabled")
+	rdbStatus, hasRDB := n.info["rdb_last_bgsave_status"]
+	aofOn, hasAOF := n.info.Int("aof_enabled")
 	if !hasRDB && !hasAOF {
 		return missing(n, "persistence status")
 	}
@@ -878,7 +826,7 @@ func persistenceCheck(t target, n *node) verdict {
 	diskAdvice := "Check the data directory (`" + cli + " config get dir`): free space (`df -h DIR`), and that the server's user owns it and may write it (`ls -ld DIR`; on a systemd host, ReadWritePaths= in the unit). The reason is in the server's log: " + logHint + "."
 	forkAdvice := "A failed fork (\"Can't save in background: fork: Cannot allocate memory\") needs `vm.overcommit_memory = 1` (deploy/README.md, step 5)."
 
-	if loading, _ := n.int("loading"); loading == 1 {
+	if loading, _ := n.info.Int("loading"); loading == 1 {
 		parts = append(parts, "loading the data set")
 		bad(StatusWarn, "Redis is still loading its data files after a restart; wait and check again.")
 	}
@@ -886,8 +834,8 @@ func persistenceCheck(t target, n *node) verdict {
 	saveCfg, hasSave := n.config["save"]
 	savePoints := parseSave(saveCfg)
 	if hasRDB {
-		changes, _ := n.int("rdb_changes_since_last_save")
-		last, hasLast := n.int("rdb_last_save_time")
+		changes, _ := n.info.Int("rdb_changes_since_last_save")
+		last, hasLast := n.info.Int("rdb_last_save_time")
 		var age time.Duration
 		if hasLast && last > 0 {
 			age = max(n.now.Sub(time.Unix(last, 0)), 0)
@@ -904,7 +852,7 @@ func persistenceCheck(t target, n *node) verdict {
 			bad(StatusFail, "The last background save failed. With stop-writes-on-bgsave-error yes (the default) Redis now refuses every write until a save succeeds.", diskAdvice, forkAdvice,
 				"After fixing the cause, `"+cli+" bgsave` and check again.")
 		}
-		if inProg, _ := n.int("rdb_bgsave_in_progress"); inProg == 1 {
+		if inProg, _ := n.info.Int("rdb_bgsave_in_progress"); inProg == 1 {
 			parts = append(parts, "a save is running")
 		} else if due, ok := saveDue(savePoints, changes); ok && hasLast && last > 0 && age > due+saveOverdueMargin {
 			parts[len(parts)-1] += fmt.Sprintf(", overdue (the save rule says after %s)", fmtAge(due))
@@ -913,8 +861,8 @@ func persistenceCheck(t target, n *node) verdict {
 	}
 	if hasAOF {
 		if aofOn == 1 {
-			w, _ := n.str("aof_last_write_status")
-			rw, _ := n.str("aof_last_bgrewrite_status")
+			w := n.info["aof_last_write_status"]
+			rw := n.info["aof_last_bgrewrite_status"]
 			parts = append(parts, fmt.Sprintf("AOF on (last write %s, last rewrite %s)", w, rw))
 			if w != "ok" && w != "" {
 				bad(StatusFail, "Writing the append-only file failed: Redis refuses writes while it cannot append to the AOF.", diskAdvice)
@@ -1022,11 +970,11 @@ func describeArgs(args []string) string {
 }
 
 func clientsCheck(t target, n *node) verdict {
-	conn, ok := n.int("connected_clients")
+	conn, ok := n.info.Int("connected_clients")
 	if !ok {
 		return missing(n, "connected_clients")
 	}
-	maxc, hasMax := n.int("maxclients")
+	maxc, hasMax := n.info.Int("maxclients")
 	if !hasMax {
 		if m, err := strconv.ParseInt(n.config["maxclients"], 10, 64); err == nil {
 			maxc, hasMax = m, true
@@ -1043,10 +991,10 @@ func clientsCheck(t target, n *node) verdict {
 	} else {
 		v.detail = fmt.Sprintf("%d connected (maxclients not reported)", conn)
 	}
-	if b, ok := n.int("blocked_clients"); ok && b > 0 {
+	if b, ok := n.info.Int("blocked_clients"); ok && b > 0 {
 		v.detail += fmt.Sprintf(", %d blocked", b)
 	}
-	if rej, ok := n.int("rejected_connections"); ok && rej > 0 {
+	if rej, ok := n.info.Int("rejected_connections"); ok && rej > 0 {
 		v.status = StatusWarn
 		v.detail += fmt.Sprintf("; %d connection(s) rejected since start (maxclients reached)", rej)
 		v.advice = clientsAdvice(n.cli(t))
@@ -1071,7 +1019,7 @@ func clusterCheck(ctx context.Context, t target, rdb redis.UniversalClient, h re
 	}
 	parts = append(parts, "cluster_state "+state)
 	if s, err := rdb.ClusterInfo(ctx).Result(); err == nil {
-		f := infoFields(s)
+		f := redisinfo.Parse(s)
 		parts = append(parts, fmt.Sprintf("%s of 16384 slots ok (%s pfail, %s fail), %s known nodes, %s masters with slots",
 			f["cluster_slots_ok"], f["cluster_slots_pfail"], f["cluster_slots_fail"], f["cluster_known_nodes"], f["cluster_size"]))
 		if f["cluster_slots_pfail"] != "0" || f["cluster_slots_fail"] != "0" {

@@ -36,6 +36,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/systemtrader/redisclient"
+	"github.com/systemtrader/redisclient/internal/redact"
 )
 
 // Exit codes.
@@ -233,7 +234,7 @@ func options(cfg config) (redisclient.Options, error) {
 	if cfg.url != "" {
 		u, err := url.Parse(cfg.url)
 		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
-			return opts, fmt.Errorf("--url: want redis://host:port/db, rediss://... or unix:///path (got %s)", redactURL(cfg.url))
+			return opts, fmt.Errorf("--url: want redis://host:port/db, rediss://... or unix:///path (got %s)", redact.URL(cfg.url))
 		}
 		opts.URL = cfg.url
 		plainURL = u.Scheme != "rediss"
@@ -251,24 +252,6 @@ func options(cfg config) (redisclient.Options, error) {
 	opts.Retry = redisclient.RetryPolicy{Attempts: 1}
 	opts.Breaker = redisclient.BreakerOptions{Threshold: -1}
 	return opts, nil
-}
-
-// redactURL hides the whole user info of a URL that is shown in an error,
-// up to the last "@", so a password holding an unencoded "/", "#", "?", "@"
-// or space is hidden too (the library does the same).
-func redactURL(s string) string {
-	scheme, rest, ok := strings.Cut(s, "://")
-	if !ok {
-		scheme, rest = "", s
-	}
-	at := strings.LastIndex(rest, "@")
-	if at < 0 {
-		return s
-	}
-	if ok {
-		scheme += "://"
-	}
-	return scheme + "xxxxx" + rest[at:]
 }
 
 // check runs one round on a new client, so that connecting is measured

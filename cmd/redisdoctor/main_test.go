@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/systemtrader/redisclient/internal/redisinfo"
 )
 
 // Test environment, as written by scripts/servers.sh. With
@@ -473,7 +474,7 @@ func TestMemoryNearMaxmemory(t *testing.T) {
 	ctx := context.Background()
 	used, err := s.rdb.Info(ctx, "memory").Result()
 	require.NoError(t, err)
-	n, _ := strconv.ParseInt(infoFields(used)["used_memory"], 10, 64)
+	n, _ := strconv.ParseInt(redisinfo.Parse(used)["used_memory"], 10, 64)
 	// A limit just above current use: at or above 90% without evicting.
 	require.NoError(t, s.rdb.ConfigSet(ctx, "maxmemory", strconv.FormatInt(n+n/20, 10)).Err())
 	setEnv(t, "REDIS_URL", s.url)
@@ -509,7 +510,7 @@ func TestPersistenceFailure(t *testing.T) {
 	require.NoError(t, s.rdb.Set(ctx, "k", "v", 0).Err())
 	require.NoError(t, s.rdb.BgSave(ctx).Err())
 	require.Eventually(t, func() bool {
-		info := infoFields(s.rdb.Info(ctx, "persistence").Val())
+		info := redisinfo.Parse(s.rdb.Info(ctx, "persistence").Val())
 		return info["rdb_bgsave_in_progress"] == "0" && info["rdb_last_bgsave_status"] == "err"
 	}, 10*time.Second, 20*time.Millisecond)
 
