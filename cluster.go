@@ -116,15 +116,7 @@ func newNodeHook(node *redis.Client, reg *nodeBreakers, top *topology) *nodeHook
 }
 
 // DialHook marks dial failures: the command was never sent.
-func (h *nodeHook) DialHook(next redis.DialHook) redis.DialHook {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		cn, err := next(ctx, network, addr)
-		if err != nil {
-			return nil, &dialError{err: err}
-		}
-		return cn, nil
-	}
-}
+func (h *nodeHook) DialHook(next redis.DialHook) redis.DialHook { return markDialErrors(next) }
 
 // passThrough reports whether ctx belongs to a probe or health check, or to
 // a call this hook already guards (the handshake of a new connection).
@@ -206,58 +198,6 @@ func (h *nodeHook) watch(cmd redis.Cmder, err error) {
 	if sc, ok := cmd.(*redis.ClusterSlotsCmd); ok && err == nil {
 		h.reg.observe(h.addr, sc.Val())
 	}
-}
-
-// hiddenError carries an error of a node to the client's retry hook past
-// go-redis's cluster loop, which would otherwise send the command again
-// (after a network error or an open breaker's fail-fast error, which wraps
-// one), to the same node, after its own backoff, and whatever the command:
-// an INCR whose reply was lost would run twice. It deliberately has no
-// Unwrap, so that loop does not recognise the cause; the retry hook unwraps
-// it.
-type hiddenError struct{ cause error }
-
-func (e *hiddenError) Error() string { return e.cause.Error() }
-
-// unhideHook is the innermost hook of the cluster client: it turns the
-// errors the node hooks hid from go-redis's redirect loop back into their
-// causes as soon as the loop returns, so the client's retry and size hooks
-// (and errors.Is) see them. Hooks added later through Client.Redis sit
-// inside it and see a hidden error, whose message is its cause's.
-type unhideHook struct{}
-
-func (unhideHook) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (unhideHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		err := next(ctx, cmd)
-		if he, ok := err.(*hiddenError); ok {
-			err = he.cause
-			cmd.SetErr(err)
-		}
-		return err
-	}
-}
-
-func (unhideHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next // a pipeline's node errors are never hidden
-}
-
-// hide returns err as it should reach go-redis's cluster loop: hidden inside
-// an attempt of the retry hook, unless it is a server reply (MOVED and ASK
-// must reach the loop) or a closed node client, which the loop handles by
-// picking the slot's node again.
-func hide(ctx context.Context, err error) error {
-	if err == nil || attemptOf(ctx) == nil {
-		return err
-	}
-	if ue, ok := err.(*unavailErr); ok && ue.hidden != nil {
-		return ue.hidden // failing fast: no allocation, no classification
-	}
-	if isReply(err) || errors.Is(err, redis.ErrClosed) {
-		return err
-	}
-	return &hiddenError{cause: err}
 }
 
 // clusterNodeAddr is the address go-redis uses for a node that a slot map

@@ -3,7 +3,6 @@ package redisclient
 import (
 	"errors"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -118,20 +117,6 @@ var retryReasonNames = [numRetryReasons]string{
 
 func (r retryReason) String() string { return retryReasonNames[r] }
 
-// replyReasons names the transient server replies IsRetryable accepts.
-var replyReasons = []struct {
-	prefix string
-	reason retryReason
-}{
-	{"LOADING ", retryLoading},
-	{"READONLY ", retryReadonly},
-	{"TRYAGAIN ", retryTryAgain},
-	{"MASTERDOWN ", retryMasterDown},
-	{"CLUSTERDOWN ", retryClusterDown},
-	{"NOREPLICAS ", retryNoReplicas},
-	{"ERR max number of clients reached", retryMaxClients},
-}
-
 // retryCounters counts retries by reason. The zero value is ready.
 type retryCounters [numRetryReasons]atomic.Uint64
 
@@ -145,12 +130,8 @@ func (r *retryCounters) count(err error) {
 
 func classifyRetry(err error) retryReason {
 	if msg, ok := replyError(err); ok {
-		for _, rr := range replyReasons {
-			if strings.HasPrefix(msg, rr.prefix) {
-				return rr.reason
-			}
-		}
-		return retryOther
+		reason, _ := transientReason(msg)
+		return reason
 	}
 	if errors.Is(err, redis.ErrPoolTimeout) || errors.Is(err, redis.ErrPoolExhausted) {
 		return retryPoolTimeout

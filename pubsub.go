@@ -530,7 +530,7 @@ func (s *Subscription) read(backlog []*redis.Message) {
 					"op", s.kind, "channels", keyList(s.names), "error", err)
 			}
 			failures++
-			pause := backoff(failures)
+			pause := reconnectPause(failures)
 			if errors.Is(err, ErrUnavailable) {
 				// The circuit breaker fails calls without touching the
 				// network; ask often so the subscription returns soon
@@ -540,7 +540,7 @@ func (s *Subscription) read(backlog []*redis.Message) {
 			if !s.sleep(pause) {
 				return
 			}
-			if isServerError(err) {
+			if isReply(err) {
 				// An error reply, such as a refused SUBSCRIBE after a
 				// restart: go-redis keeps that connection, unsubscribed.
 				s.renew(ctx)
@@ -637,16 +637,6 @@ func (s *Subscription) renew(ctx context.Context) {
 	_ = old.Close()
 }
 
-// backoff is the pause before the next attempt after n consecutive errors:
-// none after the first (go-redis has redialled already), then 50 ms doubling
-// up to 1 s.
-func backoff(n int) time.Duration {
-	if n <= 1 {
-		return 0
-	}
-	return min(50*time.Millisecond<<min(n-2, 5), time.Second)
-}
-
 // sleep pauses for d and reports false when the subscription closed meanwhile.
 func (s *Subscription) sleep(d time.Duration) bool {
 	if d <= 0 {
@@ -654,20 +644,7 @@ func (s *Subscription) sleep(d time.Duration) bool {
 	}
 	s.idle.Store(true)
 	defer s.idle.Store(false)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-s.done:
-		return false
-	}
-}
-
-// isServerError reports whether err is an error reply from Redis.
-func isServerError(err error) bool {
-	var re redis.Error
-	return errors.As(err, &re)
+	return sleepUnless(d, s.done)
 }
 
 // enqueue puts m in the buffer, applying the overflow policy. It reports
