@@ -234,6 +234,7 @@ type Consumer struct {
 	handlerErr   atomic.Uint64
 	panics       atomic.Uint64
 	pending      atomic.Int64
+	readFailures atomic.Uint64 // failed Redis calls of the reader, for tests
 }
 
 // delivery is one message in a consumer's hands.
@@ -402,6 +403,7 @@ func (c *Consumer) read() {
 			}
 		}
 		failures++
+		c.readFailures.Add(1)
 		if failures == 1 {
 			c.s.c.shared.log.Warn("redisclient: stream read failed, retrying",
 				"stream", c.key, "group", c.group, "consumer", c.name, "error", err)
@@ -515,8 +517,13 @@ func (c *Consumer) reclaim(cursor string) (string, error) {
 		Stream: c.key, Group: c.group, Consumer: c.name,
 		MinIdle: c.opts.MinIdle, Start: cursor, Count: int64(c.opts.BatchSize),
 	}).Result()
-	if err != nil || len(msgs) == 0 {
-		return next, err
+	if err != nil {
+		// Keep the position: a failed call has no cursor ("" is not a
+		// stream ID, and every later call would fail on it).
+		return cursor, err
+	}
+	if len(msgs) == 0 {
+		return next, nil
 	}
 	got := time.Now()
 	// XAUTOCLAIM does not say how often a message was delivered; the

@@ -1120,3 +1120,46 @@ func TestConsumeRetryBackoff(t *testing.T) {
 	cons.opts.RetryDelay = -1
 	assert.Zero(t, cons.retryDelay(3))
 }
+
+// TestConsumeRecoversFromFailedReclaim: a reclaim (XAUTOCLAIM) that fails,
+// as every command does while Redis restarts, keeps its cursor; the
+// consumer goes on reclaiming and reading once Redis answers again.
+func TestConsumeRecoversFromFailedReclaim(t *testing.T) {
+	c, mr := newMiniredisClient(t, Options{})
+	ctx := testCtx(t)
+	s := c.Stream("orders")
+	var mu sync.Mutex
+	var got []int
+	cs := consume(t, s, "g", "w", ConsumeOptions{MinIdle: 10 * time.Millisecond}, func(_ context.Context, m StreamMessage) error {
+		var v int
+		if err := m.Decode(&v); err != nil {
+			return err
+		}
+		mu.Lock()
+		got = append(got, v)
+		mu.Unlock()
+		return nil
+	})
+	// Every command fails for a while; the reader reclaims every 5 ms, so
+	// some of its reclaims fail.
+	mr.SetError("LOADING Redis is loading the dataset in memory")
+	require.Eventually(t, func() bool { return cs.readFailures.Load() >= 3 }, streamWait, time.Millisecond)
+	// The failed call hands back the cursor it was given (miniredis takes
+	// an empty one for the start; Redis refuses it, forever).
+	next, err := cs.reclaim("5-0")
+	require.Error(t, err)
+	assert.Equal(t, "5-0", next)
+	mr.SetError("")
+	// A message left pending by a crashed consumer, and a new one.
+	_, err = s.Add(ctx, 1)
+	require.NoError(t, err)
+	_, err = c.Redis().XReadGroup(ctx, &redis.XReadGroupArgs{Group: "g", Consumer: "crashed", Streams: []string{s.Key(), ">"}}).Result()
+	require.NoError(t, err)
+	_, err = s.Add(ctx, 2)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return cs.Stats().Acked == 2 }, streamWait, 5*time.Millisecond, "%+v", cs.Stats())
+	mu.Lock()
+	defer mu.Unlock()
+	assert.ElementsMatch(t, []int{1, 2}, got)
+	assert.EqualValues(t, 1, cs.Stats().Reclaimed)
+}
