@@ -8,6 +8,21 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// FlushNamespace removes every key under this namespace, including child
+// namespaces, and returns how many it removed. It uses SCAN and UNLINK in
+// batches (never KEYS or FLUSHDB), with glob characters in the namespace
+// escaped so it cannot touch another namespace. On a cluster it visits every
+// master, even when some fail: their failures come back as a *ClusterError
+// (wrapped in an *Error) and the count covers what was removed.
+func (c *Client) FlushNamespace(ctx context.Context) (int64, error) {
+	if err := c.usable("flush namespace", c.ns); err != nil {
+		return 0, err
+	}
+	pattern := escapeGlob(c.prefix) + "*"
+	n, err := c.unlinkMatching(ctx, pattern)
+	return n, opErr("flush namespace", pattern, err)
+}
+
 // flushPage is the COUNT hint of the SCAN behind FlushNamespace and
 // InvalidateModel. Each page of keys is removed with one UNLINK (one per
 // hash slot on a cluster), so a page is also the largest command a flush
