@@ -21,6 +21,7 @@ BENCHES=(
 	"StreamConsume 30000x"
 	"Overhead 500ms"
 	"Decode 500ms"
+	"PythonCodec 500ms"
 	"Telemetry 500ms"
 	"HashInput 500ms"
 )

@@ -509,7 +509,7 @@ func writeTargets(w io.Writer, checks []check) {
 }
 
 // order is the order of the groups in the report.
-var order = []string{"GetString", "SetString", "Prediction", "Overhead", "Decode", "Batch", "Stampede", "PubSub", "StreamAdd", "StreamConsume", "HashInput"}
+var order = []string{"GetString", "SetString", "Prediction", "Overhead", "Decode", "PythonCodec", "Batch", "Stampede", "PubSub", "StreamAdd", "StreamConsume", "HashInput"}
 
 func main() {
 	raw := flag.String("raw", "", "raw `file` of benchmark output, for the stampede's largest max-loads")
