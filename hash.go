@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/systemtrader/redisclient/internal/pyjson"
 )
 
 // maxHashDepth bounds nesting, which also catches cyclic inputs.
@@ -106,35 +108,12 @@ func (e *hashEncoder) encode(v any, depth int) error {
 	if depth > maxHashDepth {
 		return errHashDepth
 	}
+	if e.scalar(v) {
+		return nil
+	}
 	switch x := v.(type) {
-	case nil:
-		e.buf = append(e.buf, tagNil)
-	case string:
-		e.str(tagString, x)
-	case bool:
-		if x {
-			e.buf = append(e.buf, tagTrue)
-		} else {
-			e.buf = append(e.buf, tagFalse)
-		}
-	case float64:
-		e.float(x)
-	case float32:
-		e.float(float64(x))
-	case int:
-		e.int(int64(x))
-	case int64:
-		e.int(x)
-	case int32:
-		e.int(int64(x))
-	case uint64:
-		e.uint(x)
 	case json.Number:
 		return e.number(x)
-	case time.Time:
-		e.str(tagString, x.UTC().Format(time.RFC3339Nano))
-	case []byte:
-		e.str(tagBytes, string(x))
 	case []float64:
 		e.length(tagList, len(x))
 		for _, f := range x {
@@ -164,6 +143,42 @@ func (e *hashEncoder) encode(v any, depth int) error {
 		return e.reflect(reflect.ValueOf(v), depth)
 	}
 	return nil
+}
+
+// scalar writes the common scalar types without reflection and reports
+// whether v was one of them.
+func (e *hashEncoder) scalar(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		e.buf = append(e.buf, tagNil)
+	case string:
+		e.str(tagString, x)
+	case bool:
+		if x {
+			e.buf = append(e.buf, tagTrue)
+		} else {
+			e.buf = append(e.buf, tagFalse)
+		}
+	case float64:
+		e.float(x)
+	case float32:
+		e.float(float64(x))
+	case int:
+		e.int(int64(x))
+	case int64:
+		e.int(x)
+	case int32:
+		e.int(int64(x))
+	case uint64:
+		e.uint(x)
+	case time.Time:
+		e.str(tagString, x.UTC().Format(time.RFC3339Nano))
+	case []byte:
+		e.str(tagBytes, string(x))
+	default:
+		return false
+	}
+	return true
 }
 
 // encodeStringMap writes m with sorted keys, using the encoder's key stack so
@@ -311,27 +326,23 @@ func mapKeyString(k reflect.Value) (string, error) {
 }
 
 // reflectStruct writes a struct as the object encoding/json would make of it
-// (the field rules are shared with the Python encoder), keys sorted.
+// (by the field rules the Python codec uses too), keys sorted.
 func (e *hashEncoder) reflectStruct(v reflect.Value, depth int) error {
-	st := pyStructOf(v.Type())
-	field := func(i int) (reflect.Value, bool) {
-		f := &st.fields[i]
-		fv, ok := pyFieldByIndex(v, f.index)
-		return fv, ok && !f.omit(fv)
-	}
+	st := pyjson.StructOf(v.Type())
 	n := 0
-	for _, i := range st.byName {
-		if _, ok := field(i); ok {
+	for _, i := range st.ByName {
+		if _, ok := st.Fields[i].Value(v); ok {
 			n++
 		}
 	}
 	e.length(tagObject, n)
-	for _, i := range st.byName {
-		fv, ok := field(i)
+	for _, i := range st.ByName {
+		f := &st.Fields[i]
+		fv, ok := f.Value(v)
 		if !ok {
 			continue
 		}
-		e.str(tagString, st.fields[i].name)
+		e.str(tagString, f.Name)
 		if err := e.reflect(fv, depth+1); err != nil {
 			return err
 		}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/systemtrader/redisclient/internal/pyjson"
 )
 
 // Interop tests run the Python side with Debian's interpreter, which has the
@@ -254,7 +255,7 @@ func (p pyTagged) goValueInner(r *rand.Rand) (any, error) {
 			return nil, err
 		}
 		opts := []any{f, f, f}
-		if g := float32(f); pyFloat32To64(float64(g)) == f {
+		if g := float32(f); pyjson.Float32To64(float64(g)) == f {
 			opts = append(opts, g)
 		}
 		if !math.IsInf(f, 0) && !math.IsNaN(f) {
@@ -442,6 +443,15 @@ func pyFillMap[K comparable](m map[K]any, pairs [][2]pyTagged, r *rand.Rand, key
 	return m, nil
 }
 
+// jsonTagUsable reports whether encoding/json names a field tagged k with
+// k, so that a struct with that tag is the dict with that key.
+func jsonTagUsable(k string) bool {
+	field := reflect.StructField{Name: "F", Type: pyAnyType, Tag: reflect.StructTag(`json:` + strconv.Quote(k))}
+	asStruct, err1 := json.Marshal(reflect.New(reflect.StructOf([]reflect.StructField{field})).Elem().Interface())
+	asMap, err2 := json.Marshal(map[string]any{k: nil})
+	return err1 == nil && err2 == nil && string(asStruct) == string(asMap)
+}
+
 // goStruct builds a struct type whose json tags are the dict's keys, plus a
 // skipped field and an empty omitempty field; ok is false when a key cannot
 // be a json tag name.
@@ -450,7 +460,7 @@ func (p pyTagged) goStruct(r *rand.Rand) (any, bool, error) {
 	fields := make([]reflect.StructField, 0, len(pairs)+2)
 	for i, kv := range pairs {
 		k := *kv[0].Str
-		if !pyIsValidJSONTag(k) || k == "-" {
+		if !jsonTagUsable(k) {
 			return nil, false, nil
 		}
 		fields = append(fields, reflect.StructField{

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
+	"github.com/systemtrader/redisclient/internal/pyjson"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -133,16 +134,16 @@ func uintText(n uint64) string { return strconv.FormatUint(n, 10) }
 // digits (0.1, not 0.10000000149011612).
 func floatText(f float64, bits int) string {
 	if bits == 32 {
-		f = pyFloat32To64(f)
+		f = pyjson.Float32To64(f)
 	}
 	var buf [32]byte
-	return string(appendPyStrFloat(buf[:0], f))
+	return string(pyjson.AppendFloatStr(buf[:0], f))
 }
 
 func parseInt(s string, bits int) (int64, error) {
 	n, err := strconv.ParseInt(s, 10, bits)
 	if err != nil {
-		return 0, notDecimal(s, "integer", bits, err)
+		return 0, notDecimal("integer", bits, err)
 	}
 	return n, nil
 }
@@ -150,7 +151,7 @@ func parseInt(s string, bits int) (int64, error) {
 func parseUint(s string, bits int) (uint64, error) {
 	n, err := strconv.ParseUint(s, 10, bits)
 	if err != nil {
-		return 0, notDecimal(s, "unsigned integer", bits, err)
+		return 0, notDecimal("unsigned integer", bits, err)
 	}
 	return n, nil
 }
@@ -158,18 +159,15 @@ func parseUint(s string, bits int) (uint64, error) {
 func parseFloat(s string, bits int) (float64, error) {
 	f, err := strconv.ParseFloat(s, bits)
 	if err != nil {
-		return 0, notDecimal(s, "float", bits, err)
+		return 0, notDecimal("float", bits, err)
 	}
 	return f, nil
 }
 
-// notDecimal explains why s is not a number of the destination's kind,
-// without quoting the value (it may be anything).
-func notDecimal(s, kind string, bits int, err error) error {
-	switch {
-	case looksLikePickle(s):
-		return pickleError()
-	case errors.Is(err, strconv.ErrRange):
+// notDecimal explains why a value is not a number of the destination's
+// kind, without quoting the value (it may be anything).
+func notDecimal(kind string, bits int, err error) error {
+	if errors.Is(err, strconv.ErrRange) {
 		return fmt.Errorf("decode: value is out of range for a %d-bit %s", bits, kind)
 	}
 	return fmt.Errorf("decode: value is not a decimal %s", kind)
@@ -368,11 +366,15 @@ func decodeValue(s Serializer, data []byte, dest any) error {
 
 // decode stores d into dest, which must be a non-nil pointer. It looks up
 // the same row of the table as encodeValue: raw kinds take the bytes,
-// decimal kinds parse the text, serialized kinds go through s (a Python
-// pickle is ErrUnsupportedFormat), and *any takes a number, the serializer's
-// result or else the text, as Python reads. dest is left alone on error for
-// raw and decimal kinds. It never panics on corrupt input.
+// decimal kinds parse the text, serialized kinds go through s, and *any
+// takes a number, the serializer's result or else the text, as Python
+// reads. A Python pickle is ErrUnsupportedFormat for every destination but
+// the raw ones. dest is left alone on error for raw and decimal kinds. It
+// never panics on corrupt input.
 func decode(s Serializer, d wireData, dest any) error {
+	if err := refusePickle(d.s); err != nil && interpretsBytes(dest) {
+		return err
+	}
 	switch p := dest.(type) {
 	case *string:
 		if p != nil {
@@ -415,6 +417,11 @@ func decode(s Serializer, d wireData, dest any) error {
 	case nil:
 		return fmt.Errorf("%w: destination is nil", ErrUnsupportedType)
 	}
+	return decodeReflect(s, d, dest)
+}
+
+// decodeReflect is decode for the destinations without a fast path.
+func decodeReflect(s Serializer, d wireData, dest any) error {
 	rv := reflect.ValueOf(dest)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return fmt.Errorf("%w: destination must be a non-nil pointer, got %T", ErrUnsupportedType, dest)
@@ -422,9 +429,6 @@ func decode(s Serializer, d wireData, dest any) error {
 	vt := valueTypeOf(rv.Type().Elem())
 	switch vt.rule.layout {
 	case layoutSerialized:
-		if looksLikePickle(d.s) {
-			return pickleError()
-		}
 		return unmarshal(s, d, dest)
 	case layoutRefused:
 		return fmt.Errorf("%w: cannot decode into %T", ErrUnsupportedType, dest)
@@ -449,6 +453,21 @@ func decode(s Serializer, d wireData, dest any) error {
 	return nil
 }
 
+// interpretsBytes reports whether a read into dest interprets the bytes (a
+// number, the serializer's value, *any) rather than storing them as they
+// are, so that a pickle must be refused. Destinations decode refuses anyway
+// are not.
+func interpretsBytes(dest any) bool {
+	if !fillableDest(dest) {
+		return false
+	}
+	switch valueTypeOf(reflect.TypeOf(dest).Elem()).rule.layout {
+	case layoutSerialized, layoutDecimal:
+		return true
+	}
+	return false
+}
+
 // fillableDest reports whether a read can store into dest: a non-nil
 // pointer. Paths that assign without decoding (the near cache) check it
 // first; decode reports the others.
@@ -467,9 +486,6 @@ func fillableDest(dest any) bool {
 // decimal text, else the serializer's result, else the text itself. Values
 // that break the decode limits are an error, not text.
 func decodeAny(s Serializer, d wireData, p *any) error {
-	if looksLikePickle(d.s) {
-		return pickleError()
-	}
 	if n, ok := parseNumber(d.s); ok {
 		*p = n
 		return nil
@@ -505,15 +521,20 @@ func unmarshal(s Serializer, d wireData, dest any) (err error) {
 	return nil
 }
 
-// looksLikePickle reports whether data starts like a Python pickle of
-// protocol 2 or later: 0x80 then the protocol number. A lone 0x80 is an
-// empty MessagePack map, so one byte is not enough to tell.
-func looksLikePickle[T string | []byte](data T) bool {
-	return len(data) >= 2 && data[0] == 0x80 && data[1] >= 2 && data[1] <= 5
-}
+// errPickle is what reading a Python pickle returns.
+var errPickle = fmt.Errorf("%w: value is a Python pickle, which Go cannot decode", ErrUnsupportedFormat)
 
-func pickleError() error {
-	return fmt.Errorf("%w: value is a Python pickle, which Go cannot decode", ErrUnsupportedFormat)
+// refusePickle returns errPickle when data starts like a Python pickle of
+// protocol 2 or later, which the Python service writes for large arrays
+// and unknown objects: 0x80 then the protocol number. A lone 0x80 is an
+// empty MessagePack map, so one byte is not enough to tell. It is the one
+// pickle check: decode runs it for every read through a Client, and
+// PythonJSONSerializer for callers that use it on its own.
+func refusePickle[T string | []byte](data T) error {
+	if len(data) >= 2 && data[0] == 0x80 && data[1] >= 2 && data[1] <= 5 {
+		return errPickle
+	}
+	return nil
 }
 
 // parseNumber reads decimal text as int64, *big.Int (integers beyond int64)

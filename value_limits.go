@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"reflect"
+
+	"github.com/systemtrader/redisclient/internal/pyjson"
 )
 
 // Limits on the shape of values, the same for writing and reading, so that
@@ -13,8 +15,8 @@ import (
 const (
 	// maxValueDepth bounds the nesting of arrays, maps and structs (JSON
 	// objects and lists). A cyclic value nests without end, so it is caught
-	// too.
-	maxValueDepth = 1000
+	// too. It is the Python codec's parse limit, so every codec agrees.
+	maxValueDepth = pyjson.MaxDepth
 	// A decoder may be asked to allocate at most decodeBudgetBase +
 	// decodeBudgetRatio × the value's size, estimated from its structure
 	// before decoding: a flat array of a million empty maps is 1 MB on the

@@ -741,3 +741,39 @@ func containsNaN(v any) bool {
 	}
 	return false
 }
+
+// TestPickleRefusedForEveryInterpretingDestination: the one pickle check in
+// decode covers every read path and every destination that interprets the
+// bytes (numbers, named numbers, pointers to them, *any, serialized kinds),
+// with every serializer; raw destinations receive the pickle's bytes, and
+// invalid destinations keep their own error.
+func TestPickleRefusedForEveryInterpretingDestination(t *testing.T) {
+	// pickle.dumps([1, 2], protocol=2)
+	const pickle = "\x80\x02]q\x00(K\x01K\x02e."
+	type name string
+	type blob []byte
+	for _, s := range serializers {
+		t.Run(s.name, func(t *testing.T) {
+			refused := []any{new(int), new(int64), new(float64), new(float32), new(uint8), new(qty), new(*int),
+				new(any), new(bool), new(kindsInner), new(map[string]any), new([]float64), new([2]int), new(time.Time)}
+			for _, dest := range refused {
+				assert.ErrorIs(t, decodeString(s.ser, pickle, dest), ErrUnsupportedFormat, "%T", dest)
+				assert.ErrorIs(t, decodeValue(s.ser, []byte(pickle), dest), ErrUnsupportedFormat, "%T", dest)
+			}
+			var str string
+			var raw []byte
+			var n name
+			var b blob
+			for _, dest := range []any{&str, &raw, &n, &b} {
+				require.NoError(t, decodeString(s.ser, pickle, dest), "%T", dest)
+			}
+			assert.Equal(t, pickle, str)
+			assert.Equal(t, pickle, string(raw))
+			assert.Equal(t, pickle, string(n))
+			assert.Equal(t, pickle, string(b))
+			for _, dest := range []any{nil, (*int)(nil), 7, new(chan int)} {
+				assert.ErrorIs(t, decodeString(s.ser, pickle, dest), ErrUnsupportedType, "%T", dest)
+			}
+		})
+	}
+}
