@@ -113,7 +113,6 @@ func exerciseAPI(t *testing.T, c *Client) {
 	must("CacheModelPrediction", c.CacheModelPrediction(ctx, "m", h, 0.5, 0))
 	var f float64
 	must("GetCachedModelPrediction", c.GetCachedModelPrediction(ctx, "m", h, &f))
-	must("GetModelPrediction", c.GetModelPrediction(ctx, "m", h, &f))
 	must("CacheModelPredictions", c.CacheModelPredictions(ctx, "m", map[string]any{"h1": 1.0, "h2": 2.0}, time.Minute))
 	_, _, err = GetModelPredictions[float64](ctx, c, "m", []string{"h1", "h2", "h3"})
 	must("GetModelPredictions", err)

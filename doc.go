@@ -31,8 +31,8 @@
 // GetOrSet is cache-aside with stampede protection: concurrent callers of one
 // key share one load, each caller honours its own context, a panicking load
 // becomes an error, and a Redis outage still returns the loaded value (fail
-// open). HashInput, CacheModelPrediction, GetModelPredictions and
-// InvalidateModel cache model predictions under
+// open). Client.HashInput (by the client's HashMode), CacheModelPrediction,
+// GetModelPredictions and InvalidateModel cache model predictions under
 // "{namespace}:model:{model}:{inputHash}", the layout of the Python service.
 //
 // # Messaging

@@ -83,11 +83,11 @@ func ExampleGetOrSet() {
 	// {Hits:1 Misses:1 Loads:1 LoadErrors:0 RedisErrors:0 LocalHits:0 LocalMisses:0 LocalInvalidations:0 LocalFlushes:0 LocalEvictions:0}
 }
 
-func ExampleHashInput() {
-	a, _ := redisclient.HashInput(map[string]any{"symbol": "AAPL", "window": 20})
-	b, _ := redisclient.HashInput(map[string]any{"window": 20.0, "symbol": "AAPL"})
+func ExampleHashInputSHA256() {
+	a, _ := redisclient.HashInputSHA256(map[string]any{"symbol": "AAPL", "window": 20})
+	b, _ := redisclient.HashInputSHA256(map[string]any{"window": 20.0, "symbol": "AAPL"})
 	fmt.Println(len(a), a == b)
-	_, err := redisclient.HashInput(make(chan int))
+	_, err := redisclient.HashInputSHA256(make(chan int))
 	fmt.Println(err)
 	// Output:
 	// 64 true

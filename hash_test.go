@@ -13,7 +13,7 @@ import (
 
 func mustHash(t testing.TB, v any) string {
 	t.Helper()
-	h, err := HashInput(v)
+	h, err := HashInputSHA256(v)
 	require.NoError(t, err)
 	return h
 }
@@ -100,7 +100,7 @@ func TestHashInputRejectsUnsupported(t *testing.T) {
 		"cycle": cyc, "map cycle": loop, "map key": map[[2]int]int{{1, 2}: 3},
 		"nested chan": map[string]any{"c": make(chan int)},
 	} {
-		_, err := HashInput(v)
+		_, err := HashInputSHA256(v)
 		assert.Error(t, err, name)
 	}
 }
@@ -117,9 +117,9 @@ func TestHashInputAllocations(t *testing.T) {
 	for i := range 20 {
 		m[string(rune('a'+i))] = float64(i)
 	}
-	_, _ = HashInput(vec) // warm the pool
-	assert.LessOrEqual(t, testing.AllocsPerRun(100, func() { _, _ = HashInput(vec) }), 2.0)
-	assert.LessOrEqual(t, testing.AllocsPerRun(100, func() { _, _ = HashInput(m) }), 2.0)
+	_, _ = HashInputSHA256(vec) // warm the pool
+	assert.LessOrEqual(t, testing.AllocsPerRun(100, func() { _, _ = HashInputSHA256(vec) }), 2.0)
+	assert.LessOrEqual(t, testing.AllocsPerRun(100, func() { _, _ = HashInputSHA256(m) }), 2.0)
 }
 
 func FuzzHashInput(f *testing.F) {
@@ -133,7 +133,7 @@ func FuzzHashInput(f *testing.F) {
 		if d.Decode(&v) != nil {
 			return
 		}
-		h1, err := HashInput(v)
+		h1, err := HashInputSHA256(v)
 		if err != nil {
 			t.Fatalf("JSON values are always hashable: %v", err)
 		}
@@ -142,7 +142,7 @@ func FuzzHashInput(f *testing.F) {
 		d2 := json.NewDecoder(stringsReader(doc))
 		d2.UseNumber()
 		_ = d2.Decode(&w)
-		if h2, _ := HashInput(w); h1 != h2 {
+		if h2, _ := HashInputSHA256(w); h1 != h2 {
 			t.Fatalf("same input, different hashes: %s %s", h1, h2)
 		}
 	})

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// HashMode selects the digest HashInput computes.
+// HashMode selects the digest Client.HashInput computes.
 type HashMode int
 
 const (
@@ -41,17 +41,24 @@ func (m HashMode) validate() error {
 	return nil
 }
 
-// HashInput returns a deterministic digest of a model input with the default
-// HashSHA256 mode. Equal inputs give equal hashes whatever the map iteration
-// order. Inputs that cannot be hashed (channels, functions, complex numbers,
-// cyclic or more than 256 levels deep) are an error, never a random hash.
-// Types implementing json.Marshaler are hashed by their fields, not by their
-// MarshalJSON output.
-func HashInput(input any) (string, error) {
+// HashInputSHA256 returns the HashSHA256 digest of a model input: what
+// Client.HashInput computes for a client with the default HashMode, whatever
+// the default client's mode. Equal inputs give equal hashes whatever the map
+// iteration order. Inputs that cannot be hashed (channels, functions,
+// complex numbers, cyclic or more than 256 levels deep) are an error, never
+// a random hash. Types implementing json.Marshaler are hashed by their
+// fields, not by their MarshalJSON output.
+//
+// It never computes the Python service's md5 (HashPythonMD5): a service
+// sharing predictions with Python (PythonCompatOptions) hashes with
+// Client.HashInput, which follows the client's Options.HashMode.
+func HashInputSHA256(input any) (string, error) {
 	return sha256Hex(input)
 }
 
-// HashInput hashes input with the client's Options.HashMode.
+// HashInput hashes input with the client's Options.HashMode: SHA-256 by
+// default (as HashInputSHA256), the Python service's md5 with
+// HashPythonMD5.
 func (c *Client) HashInput(input any) (string, error) {
 	if c.err != nil {
 		return "", opErr("hash input", "", c.err)
@@ -91,7 +98,7 @@ func (c *Client) validModel(model string) error {
 }
 
 // CacheModelPrediction stores a model's prediction for an input hash (see
-// HashInput) under {namespace}:model:{model}:{hash}, with ttl as for Set.
+// Client.HashInput) under {namespace}:model:{model}:{hash}, with ttl as for Set.
 func (c *Client) CacheModelPrediction(ctx context.Context, model, inputHash string, prediction any, ttl time.Duration) error {
 	k, err := c.predictionKey("cache prediction", model, inputHash)
 	if err != nil {
@@ -108,12 +115,6 @@ func (c *Client) GetCachedModelPrediction(ctx context.Context, model, inputHash 
 		return err
 	}
 	return c.getFull(ctx, "get prediction", k, dest)
-}
-
-// GetModelPrediction is GetCachedModelPrediction under the Python client's
-// name.
-func (c *Client) GetModelPrediction(ctx context.Context, model, inputHash string, dest any) error {
-	return c.GetCachedModelPrediction(ctx, model, inputHash, dest)
 }
 
 // CacheModelPredictions stores many predictions of one model, keyed by input

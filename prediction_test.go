@@ -3,6 +3,12 @@ package redisclient
 import (
 	"context"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
+	"reflect"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,7 +31,6 @@ func TestModelPredictionRoundTrip(t *testing.T) {
 		var p prediction
 		require.NoError(t, c.GetCachedModelPrediction(ctx, "lstm", h, &p))
 		assert.Equal(t, samplePrediction(), p.norm())
-		require.NoError(t, c.GetModelPrediction(ctx, "lstm", h, &p))
 		err = c.GetCachedModelPrediction(ctx, "gru", h, &p)
 		assert.ErrorIs(t, err, ErrNotFound)
 		assert.Contains(t, err.Error(), ":model:gru:"+h)
@@ -116,6 +121,50 @@ func TestGetOrComputePrediction(t *testing.T) {
 	assert.Equal(t, 0.75, v)
 	_, err := GetOrComputePrediction(ctx, c, "rf", make(chan int), 0, compute)
 	assert.Error(t, err)
+}
+
+// TestPackageHashInputSaysWhatItComputes: the package-level HashInput used
+// to compute SHA-256 whatever the client's mode, so a service using
+// PythonCompatOptions that called it got keys the Python service never
+// wrote, silently. The package-level function is now named for its digest,
+// and the only HashInput is the client's, which follows its mode.
+func TestPackageHashInputSaysWhatItComputes(t *testing.T) {
+	fset := token.NewFileSet()
+	files, err := filepath.Glob("*.go")
+	require.NoError(t, err)
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, parser.SkipObjectResolution)
+		require.NoError(t, err)
+		for _, d := range f.Decls {
+			if fd, ok := d.(*ast.FuncDecl); ok && fd.Recv == nil {
+				assert.NotEqual(t, "HashInput", fd.Name.Name, "%s: a package-level HashInput hides which digest it computes", fset.Position(fd.Pos()))
+			}
+		}
+	}
+
+	input := map[string]any{"symbol": "AAPL", "window": 20, "features": []float64{0.12, -1.5e-07, 3.0, 1e16}}
+	sha, err := HashInputSHA256(input)
+	require.NoError(t, err)
+	def, _ := newMiniredisClient(t, Options{})
+	h, err := def.HashInput(input)
+	require.NoError(t, err)
+	assert.Equal(t, sha, h, "HashInputSHA256 is the default mode's digest")
+	py, _ := newMiniredisClient(t, PythonCompatOptions())
+	h, err = py.HashInput(input)
+	require.NoError(t, err)
+	assert.Equal(t, "caeeb47995c2612d6bb969c80233326d", h, "the Python preset's client hashes as Python does")
+}
+
+// TestNoGetModelPredictionAlias: GetModelPrediction duplicated
+// GetCachedModelPrediction; one name remains.
+func TestNoGetModelPredictionAlias(t *testing.T) {
+	_, ok := reflect.TypeFor[*Client]().MethodByName("GetModelPrediction")
+	assert.False(t, ok, "GetModelPrediction is an alias of GetCachedModelPrediction")
+	_, ok = reflect.TypeFor[*Client]().MethodByName("GetCachedModelPrediction")
+	assert.True(t, ok)
 }
 
 func TestHashModeOption(t *testing.T) {

@@ -39,7 +39,7 @@ var hashSink string
 // BenchmarkHashInput hashes a model input (no server needed):
 //
 //	jsonsha256   json.Marshal + sha256 + hex, the obvious hand-written way (the base)
-//	lib          redisclient.HashInput (canonical binary form + SHA-256)
+//	lib          redisclient.HashInputSHA256 (canonical binary form + SHA-256)
 //	python       Client.HashInput with HashMode HashPythonMD5 (md5 of Python's json.dumps)
 func BenchmarkHashInput(b *testing.B) {
 	py, err := redisclient.New(redisclient.Options{HashMode: redisclient.HashPythonMD5})
@@ -59,7 +59,7 @@ func BenchmarkHashInput(b *testing.B) {
 			sum := sha256.Sum256(data)
 			return hex.EncodeToString(sum[:]), nil
 		}},
-		{"lib", redisclient.HashInput},
+		{"lib", redisclient.HashInputSHA256},
 		{"python", py.HashInput},
 	}
 	for _, in := range hashInputs() {

@@ -25,7 +25,7 @@ func runExample(t *testing.T) string {
 
 // expected is the example's output after its first line, in namespace ns.
 func expected(t *testing.T, ns string) string {
-	hash, err := redisclient.HashInput(inputs["AAPL"])
+	hash, err := redisclient.HashInputSHA256(inputs["AAPL"])
 	require.NoError(t, err)
 	require.Len(t, hash, 64)
 	return fmt.Sprintf(`AAPL features hash to %[1]s
