@@ -90,23 +90,39 @@ func deniedCommand(err error) string {
 // within ctx, to tell a TLS mismatch from a timeout or a closed connection.
 func diagnose(ctx context.Context, err error, addr string, tlsOn bool) (FailureKind, string) {
 	if msg, ok := replyError(err); ok {
-		code, _, _ := strings.Cut(msg, " ")
-		switch code {
-		case "NOPERM":
-			if cmd := deniedCommand(err); cmd != "" {
-				return FailureNoPerm, "the ACL user may not run " + strings.ToUpper(cmd) + " (NOPERM), which every new connection needs: allow +" + cmd
-			}
-			return FailureNoPerm, "the ACL user is refused (NOPERM): " + msg
-		case "NOAUTH":
-			return FailureAuth, "redis wants a password (NOAUTH): set REDIS_PASSWORD or put it in REDIS_URL"
-		case "WRONGPASS":
-			return FailureAuth, "redis rejects the credentials (WRONGPASS): check REDIS_USERNAME and REDIS_PASSWORD"
-		case "LOADING":
-			return FailureLoading, "redis answers but is loading its data set (LOADING): wait until it is done"
-		}
-		return FailureRefusing, "redis answers but refuses commands (" + code + ")"
+		return diagnoseReply(err, msg)
 	}
+	if kind, why, ok := diagnoseTLS(err, addr); ok {
+		return kind, why
+	}
+	if kind, why, ok := diagnoseDial(err, addr); ok {
+		return kind, why
+	}
+	return diagnoseSilence(ctx, err, addr, tlsOn)
+}
 
+// diagnoseReply explains an error reply msg of the server.
+func diagnoseReply(err error, msg string) (FailureKind, string) {
+	code, _, _ := strings.Cut(msg, " ")
+	switch code {
+	case "NOPERM":
+		if cmd := deniedCommand(err); cmd != "" {
+			return FailureNoPerm, "the ACL user may not run " + strings.ToUpper(cmd) + " (NOPERM), which every new connection needs: allow +" + cmd
+		}
+		return FailureNoPerm, "the ACL user is refused (NOPERM): " + msg
+	case "NOAUTH":
+		return FailureAuth, "redis wants a password (NOAUTH): set REDIS_PASSWORD or put it in REDIS_URL"
+	case "WRONGPASS":
+		return FailureAuth, "redis rejects the credentials (WRONGPASS): check REDIS_USERNAME and REDIS_PASSWORD"
+	case "LOADING":
+		return FailureLoading, "redis answers but is loading its data set (LOADING): wait until it is done"
+	}
+	return FailureRefusing, "redis answers but refuses commands (" + code + ")"
+}
+
+// diagnoseTLS explains a failed TLS handshake; ok is false when err is not
+// one.
+func diagnoseTLS(err error, addr string) (kind FailureKind, why string, ok bool) {
 	var unknownCA x509.UnknownAuthorityError
 	var badName x509.HostnameError
 	var invalid x509.CertificateInvalidError
@@ -114,25 +130,35 @@ func diagnose(ctx context.Context, err error, addr string, tlsOn bool) (FailureK
 	switch {
 	case errors.As(err, &unknownCA), errors.As(err, &badName), errors.As(err, &invalid), errors.As(err, &verify):
 		return FailureTLSCertificate, "the server's TLS certificate is not trusted (" + tlsReason(err) + "): " +
-			"set REDIS_TLS_CA_FILE to the CA that signed it and REDIS_TLS_SERVER_NAME to a name it carries"
+			"set REDIS_TLS_CA_FILE to the CA that signed it and REDIS_TLS_SERVER_NAME to a name it carries", true
 	case strings.Contains(err.Error(), "remote error: tls:") && strings.Contains(err.Error(), "certificate"):
 		// certificate required, bad certificate, unknown certificate authority...
 		return FailureTLSClientCertificate, "the server refused the TLS handshake (" + tlsReason(err) + "): " +
-			"it wants a client certificate its CA signed (tls-auth-clients yes); set REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE"
+			"it wants a client certificate its CA signed (tls-auth-clients yes); set REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE", true
 	case strings.Contains(err.Error(), "remote error: tls:"):
-		return FailureOther, "the server refused the TLS handshake (" + tlsReason(err) + "): check tls-protocols and tls-ciphers on the server"
+		return FailureOther, "the server refused the TLS handshake (" + tlsReason(err) + "): check tls-protocols and tls-ciphers on the server", true
 	case strings.Contains(err.Error(), "first record does not look like a TLS handshake"):
-		return FailureTLSUnsupported, tlsUnsupported(addr)
+		return FailureTLSUnsupported, tlsUnsupported(addr), true
 	}
+	return "", "", false
+}
 
+// diagnoseDial explains a connection refused or a name that does not
+// resolve; ok is false for other errors.
+func diagnoseDial(err error, addr string) (kind FailureKind, why string, ok bool) {
 	var dnsErr *net.DNSError
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return FailureRefused, "nothing listens at " + cmp.Or(addr, "the address") + " (connection refused): start redis-server, or fix the address"
+		return FailureRefused, "nothing listens at " + cmp.Or(addr, "the address") + " (connection refused): start redis-server, or fix the address", true
 	case errors.As(err, &dnsErr):
-		return FailureDNS, "the host name does not resolve (" + dnsErr.Name + "): fix the host in REDIS_URL or REDIS_HOST"
+		return FailureDNS, "the host name does not resolve (" + dnsErr.Name + "): fix the host in REDIS_URL or REDIS_HOST", true
 	}
+	return "", "", false
+}
 
+// diagnoseSilence explains a server that timed out or closed the
+// connection, probing addr to tell a TLS mismatch from the rest.
+func diagnoseSilence(ctx context.Context, err error, addr string, tlsOn bool) (FailureKind, string) {
 	timeout := isTimeout(err)
 	closed := errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
 	switch {

@@ -1,6 +1,7 @@
 package redisclient
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -274,125 +275,165 @@ func checkSeparatorProperty(t *testing.T, addr string, rounds int, reset func(),
 	accepted := 0
 	for round := range rounds {
 		reset()
-		sep := randomName(rng, 3)
-		var clients []*Client
-		seenNS := map[string]bool{}
-		names := nearSeparator(sep)
-		for range 3 {
-			ns := randomFrom(rng, names, 3)
-			if len(base) > 0 {
-				ns = base[0] + "_" + ns // the prefix joins no separator, so ns stays one level
-			}
-			if strings.Contains(ns, sep) || seenNS[ns] {
-				continue // several levels, or a repeat: the property is about distinct single-level namespaces
-			}
-			seenNS[ns] = true
-			c, err := New(Options{Addr: addr, Namespace: ns, Separator: sep})
-			if err != nil {
-				require.ErrorIs(t, err, ErrInvalidOptions, "round %d", round)
-				continue
-			}
-			t.Cleanup(func() { _ = c.Close() })
-			clients = append(clients, c)
-		}
-		if len(clients) == 0 {
+		r := &separatorRound{t: t, ctx: ctx, rng: rng, round: round, sep: randomName(rng, 3)}
+		r.names = nearSeparator(r.sep)
+		r.newClients(addr, base)
+		if len(r.clients) == 0 {
 			continue
 		}
-		owner := map[string]predictionID{} // full key -> who wrote it
-		var written []predictionID
-		plain := map[string][]string{} // namespace -> plain keys
-		var models, hashes []string
-		for range 5 {
-			models = append(models, randomFrom(rng, names, 3))
-		}
-		for range 4 {
-			hashes = append(hashes, randomFrom(rng, names, 3))
-		}
-		for _, c := range clients {
-			for _, model := range models {
-				for _, hash := range hashes {
-					id := predictionID{c.ns, model, hash}
-					if slices.Contains(written, id) {
-						continue
-					}
-					key, kerr := c.predictionKey("test", model, hash)
-					err := c.CacheModelPrediction(ctx, model, hash, fmt.Sprint(id), NoExpiry)
-					if err != nil {
-						require.ErrorIs(t, err, ErrInvalidKey, "round %d", round)
-						require.Error(t, kerr)
-						continue
-					}
-					require.NoError(t, kerr)
-					if prev, dup := owner[key]; dup {
-						t.Fatalf("round %d, separator %q: %+v and %+v share key %q", round, sep, prev, id, key)
-					}
-					owner[key] = id
-					written = append(written, id)
-					accepted++
-				}
-			}
-			for range 2 {
-				k := randomFrom(rng, names, 4)
-				require.NoError(t, c.Set(ctx, k, "plain", NoExpiry))
-				plain[c.ns] = append(plain[c.ns], k)
-			}
-		}
-		// Every prediction reads back as its own.
-		for _, id := range written {
-			c := clientOf(clients, id.ns)
-			var got string
-			require.NoError(t, c.GetCachedModelPrediction(ctx, id.model, id.hash, &got))
-			require.Equal(t, fmt.Sprint(id), got, "round %d, separator %q", round, sep)
-		}
-		if len(written) == 0 {
+		r.write()
+		accepted += len(r.written)
+		r.checkReadBack()
+		if len(r.written) == 0 {
 			continue
 		}
-
-		// InvalidateModel removes exactly the predictions of that model in
-		// that namespace.
-		victim := written[rng.IntN(len(written))]
-		c := clientOf(clients, victim.ns)
-		n, err := c.InvalidateModel(ctx, victim.model)
-		require.NoError(t, err)
-		var want int64
-		for _, id := range written {
-			var got string
-			err := clientOf(clients, id.ns).GetCachedModelPrediction(ctx, id.model, id.hash, &got)
-			if id.ns == victim.ns && id.model == victim.model {
-				want++
-				require.ErrorIs(t, err, ErrNotFound, "round %d, separator %q: %+v survived InvalidateModel(%+v)", round, sep, id, victim)
-			} else {
-				require.NoError(t, err, "round %d, separator %q: %+v removed by InvalidateModel(%+v)", round, sep, id, victim)
-			}
-		}
-		require.Equal(t, want, n, "round %d", round)
-
-		// FlushNamespace removes exactly that namespace's keys.
-		n, err = c.FlushNamespace(ctx)
-		require.NoError(t, err)
-		for _, o := range clients {
-			for _, k := range plain[o.ns] {
-				var got string
-				err := o.Get(ctx, k, &got)
-				if o.ns == c.ns {
-					require.ErrorIs(t, err, ErrNotFound, "round %d, separator %q: %q survived the flush", round, sep, o.Key(k))
-				} else {
-					require.NoError(t, err, "round %d, separator %q: flushing %q removed %q", round, sep, c.ns, o.Key(k))
-				}
-			}
-		}
-		for _, id := range written {
-			if id.ns == c.ns {
-				continue
-			}
-			var got string
-			require.NoError(t, clientOf(clients, id.ns).GetCachedModelPrediction(ctx, id.model, id.hash, &got),
-				"round %d, separator %q: flushing %q removed %+v", round, sep, c.ns, id)
-		}
-		require.Positive(t, n)
+		c := r.checkInvalidateModel()
+		r.checkFlushNamespace(c)
 	}
 	// The rule must not reject everything: most random names pass.
 	require.Greater(t, accepted, rounds, "too few names accepted for the property to mean anything")
+}
+
+// separatorRound is one round of checkSeparatorProperty: up to three
+// namespaces under one random separator, with random model and key names
+// near it.
+type separatorRound struct {
+	t       *testing.T
+	ctx     context.Context
+	rng     *rand.Rand
+	round   int
+	sep     string
+	names   []string
+	clients []*Client
+	written []predictionID
+	plain   map[string][]string // namespace -> plain keys
+}
+
+// newClients makes a client for each of three random namespaces that New
+// accepts.
+func (r *separatorRound) newClients(addr string, base []string) {
+	seenNS := map[string]bool{}
+	for range 3 {
+		ns := randomFrom(r.rng, r.names, 3)
+		if len(base) > 0 {
+			ns = base[0] + "_" + ns // the prefix joins no separator, so ns stays one level
+		}
+		if strings.Contains(ns, r.sep) || seenNS[ns] {
+			continue // several levels, or a repeat: the property is about distinct single-level namespaces
+		}
+		seenNS[ns] = true
+		c, err := New(Options{Addr: addr, Namespace: ns, Separator: r.sep})
+		if err != nil {
+			require.ErrorIs(r.t, err, ErrInvalidOptions, "round %d", r.round)
+			continue
+		}
+		r.t.Cleanup(func() { _ = c.Close() })
+		r.clients = append(r.clients, c)
+	}
+}
+
+// write caches predictions of random models and hashes in every namespace,
+// failing when two of them share a key, and sets two plain keys in each.
+func (r *separatorRound) write() {
+	t, ctx := r.t, r.ctx
+	owner := map[string]predictionID{} // full key -> who wrote it
+	r.plain = map[string][]string{}
+	var models, hashes []string
+	for range 5 {
+		models = append(models, randomFrom(r.rng, r.names, 3))
+	}
+	for range 4 {
+		hashes = append(hashes, randomFrom(r.rng, r.names, 3))
+	}
+	for _, c := range r.clients {
+		for _, model := range models {
+			for _, hash := range hashes {
+				id := predictionID{c.ns, model, hash}
+				if slices.Contains(r.written, id) {
+					continue
+				}
+				key, kerr := c.predictionKey("test", model, hash)
+				err := c.CacheModelPrediction(ctx, model, hash, fmt.Sprint(id), NoExpiry)
+				if err != nil {
+					require.ErrorIs(t, err, ErrInvalidKey, "round %d", r.round)
+					require.Error(t, kerr)
+					continue
+				}
+				require.NoError(t, kerr)
+				if prev, dup := owner[key]; dup {
+					t.Fatalf("round %d, separator %q: %+v and %+v share key %q", r.round, r.sep, prev, id, key)
+				}
+				owner[key] = id
+				r.written = append(r.written, id)
+			}
+		}
+		for range 2 {
+			k := randomFrom(r.rng, r.names, 4)
+			require.NoError(t, c.Set(ctx, k, "plain", NoExpiry))
+			r.plain[c.ns] = append(r.plain[c.ns], k)
+		}
+	}
+}
+
+// checkReadBack checks that every prediction reads back as its own.
+func (r *separatorRound) checkReadBack() {
+	for _, id := range r.written {
+		var got string
+		require.NoError(r.t, clientOf(r.clients, id.ns).GetCachedModelPrediction(r.ctx, id.model, id.hash, &got))
+		require.Equal(r.t, fmt.Sprint(id), got, "round %d, separator %q", r.round, r.sep)
+	}
+}
+
+// checkInvalidateModel invalidates the model of a random prediction and
+// checks that exactly the predictions of that model in that namespace went.
+// It returns the client of that namespace.
+func (r *separatorRound) checkInvalidateModel() *Client {
+	t := r.t
+	victim := r.written[r.rng.IntN(len(r.written))]
+	c := clientOf(r.clients, victim.ns)
+	n, err := c.InvalidateModel(r.ctx, victim.model)
+	require.NoError(t, err)
+	var want int64
+	for _, id := range r.written {
+		var got string
+		err := clientOf(r.clients, id.ns).GetCachedModelPrediction(r.ctx, id.model, id.hash, &got)
+		if id.ns == victim.ns && id.model == victim.model {
+			want++
+			require.ErrorIs(t, err, ErrNotFound, "round %d, separator %q: %+v survived InvalidateModel(%+v)", r.round, r.sep, id, victim)
+		} else {
+			require.NoError(t, err, "round %d, separator %q: %+v removed by InvalidateModel(%+v)", r.round, r.sep, id, victim)
+		}
+	}
+	require.Equal(t, want, n, "round %d", r.round)
+	return c
+}
+
+// checkFlushNamespace flushes c's namespace and checks that exactly its
+// keys went.
+func (r *separatorRound) checkFlushNamespace(c *Client) {
+	t := r.t
+	n, err := c.FlushNamespace(r.ctx)
+	require.NoError(t, err)
+	for _, o := range r.clients {
+		for _, k := range r.plain[o.ns] {
+			var got string
+			err := o.Get(r.ctx, k, &got)
+			if o.ns == c.ns {
+				require.ErrorIs(t, err, ErrNotFound, "round %d, separator %q: %q survived the flush", r.round, r.sep, o.Key(k))
+			} else {
+				require.NoError(t, err, "round %d, separator %q: flushing %q removed %q", r.round, r.sep, c.ns, o.Key(k))
+			}
+		}
+	}
+	for _, id := range r.written {
+		if id.ns == c.ns {
+			continue
+		}
+		var got string
+		require.NoError(t, clientOf(r.clients, id.ns).GetCachedModelPrediction(r.ctx, id.model, id.hash, &got),
+			"round %d, separator %q: flushing %q removed %+v", r.round, r.sep, c.ns, id)
+	}
+	require.Positive(t, n)
 }
 
 func clientOf(clients []*Client, ns string) *Client {

@@ -1,15 +1,12 @@
 package redisclient
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
-	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -175,91 +172,11 @@ func optionsError(format string, args ...any) error {
 // withDefaults validates o and returns a copy with defaults filled in and the
 // URL, if any, merged into the address and credential fields.
 func (o Options) withDefaults() (Options, error) {
-	callerTLS := o.TLSConfig != nil
-	if o.URL != "" {
-		if o.Addr != "" || len(o.Addrs) > 0 {
-			return o, optionsError("URL and Addr/Addrs are both set; use one")
-		}
-		if o.MasterName != "" {
-			return o, optionsError("URL and MasterName are both set: Sentinel finds the master itself")
-		}
-		if err := o.mergeURL(); err != nil {
-			return o, err
-		}
-	}
-	if err := o.applyTLS(o.TLSConfig != nil && !callerTLS, o.URL != "" && o.TLSConfig == nil); err != nil {
+	if err := o.resolveServer(); err != nil {
 		return o, err
 	}
-	if _, err := o.deployment(); err != nil {
-		return o, err
-	}
-	if err := o.checkNoUserInfo(); err != nil {
-		return o, err
-	}
-	if o.Addr == "" && len(o.Addrs) == 0 && o.MasterName == "" {
-		o.Addr = DefaultAddr
-	}
-	if o.Namespace == "" {
-		o.Namespace = DefaultNamespace
-	}
-	if o.Separator == "" {
-		o.Separator = DefaultSeparator
-	}
-	if o.Serializer == nil {
-		o.Serializer = MsgpackSerializer{}
-	}
-	if o.DialTimeout == 0 {
-		o.DialTimeout = DefaultDialTimeout
-	}
-	if o.ReadTimeout == 0 {
-		o.ReadTimeout = DefaultReadTimeout
-	}
-	if o.WriteTimeout == 0 {
-		o.WriteTimeout = DefaultWriteTimeout
-	}
-	switch {
-	case o.DefaultTTL == 0:
-		o.DefaultTTL = DefaultTTL
-	case o.DefaultTTL == NoExpiry:
-	case o.DefaultTTL < time.Millisecond:
-		return o, optionsError("DefaultTTL %v: must be at least 1ms, or NoExpiry", o.DefaultTTL)
-	}
-	switch {
-	case o.CloseTimeout == 0:
-		o.CloseTimeout = DefaultCloseTimeout
-	case o.CloseTimeout < 0:
-		return o, optionsError("CloseTimeout %v: must not be negative", o.CloseTimeout)
-	}
-	if o.TTLJitter < 0 || o.TTLJitter >= 1 {
-		return o, optionsError("TTLJitter %v: must be in [0, 1)", o.TTLJitter)
-	}
-	if o.DB < 0 {
-		return o, optionsError("DB %d: must not be negative", o.DB)
-	}
-	if o.PoolSize < 0 {
-		return o, optionsError("PoolSize %d: must not be negative", o.PoolSize)
-	}
-	if o.MinIdleConns < 0 || (o.PoolSize > 0 && o.MinIdleConns > o.PoolSize) {
-		return o, optionsError("MinIdleConns %d: must be between 0 and PoolSize", o.MinIdleConns)
-	}
-	for name, d := range map[string]time.Duration{"DialTimeout": o.DialTimeout, "ReadTimeout": o.ReadTimeout, "WriteTimeout": o.WriteTimeout} {
-		if d < 0 && !(d == -1 && name != "DialTimeout") {
-			return o, optionsError("%s %v: must be positive (or -1 for no timeout on reads and writes)", name, d)
-		}
-	}
-	if err := validateNamespacePart("Namespace", o.Namespace, o.Separator); err != nil {
-		return o, err
-	}
-	if err := o.HashMode.validate(); err != nil {
-		return o, err
-	}
-	if err := o.Retry.validate(); err != nil {
-		return o, err
-	}
-	if err := o.Breaker.validate(); err != nil {
-		return o, err
-	}
-	if err := o.PubSub.validate(); err != nil {
+	o.fillDefaults()
+	if err := o.validate(); err != nil {
 		return o, err
 	}
 	if o.LocalCache != nil {
@@ -270,6 +187,86 @@ func (o Options) withDefaults() (Options, error) {
 		o.LocalCache = &lo
 	}
 	return o, nil
+}
+
+// resolveServer merges the URL into the address, credential and TLS fields
+// and checks that the fields name one deployment and carry no user info.
+func (o *Options) resolveServer() error {
+	callerTLS := o.TLSConfig != nil
+	if o.URL != "" {
+		if o.Addr != "" || len(o.Addrs) > 0 {
+			return optionsError("URL and Addr/Addrs are both set; use one")
+		}
+		if o.MasterName != "" {
+			return optionsError("URL and MasterName are both set: Sentinel finds the master itself")
+		}
+		if err := o.mergeURL(); err != nil {
+			return err
+		}
+	}
+	if err := o.applyTLS(o.TLSConfig != nil && !callerTLS, o.URL != "" && o.TLSConfig == nil); err != nil {
+		return err
+	}
+	if _, err := o.deployment(); err != nil {
+		return err
+	}
+	return o.checkNoUserInfo()
+}
+
+// fillDefaults sets the zero fields that have a default.
+func (o *Options) fillDefaults() {
+	if o.Addr == "" && len(o.Addrs) == 0 && o.MasterName == "" {
+		o.Addr = DefaultAddr
+	}
+	o.Namespace = cmp.Or(o.Namespace, DefaultNamespace)
+	o.Separator = cmp.Or(o.Separator, DefaultSeparator)
+	if o.Serializer == nil {
+		o.Serializer = MsgpackSerializer{}
+	}
+	o.DialTimeout = cmp.Or(o.DialTimeout, DefaultDialTimeout)
+	o.ReadTimeout = cmp.Or(o.ReadTimeout, DefaultReadTimeout)
+	o.WriteTimeout = cmp.Or(o.WriteTimeout, DefaultWriteTimeout)
+	o.DefaultTTL = cmp.Or(o.DefaultTTL, DefaultTTL)
+	o.CloseTimeout = cmp.Or(o.CloseTimeout, DefaultCloseTimeout)
+}
+
+// validate checks the fields once defaults are filled in, reporting the
+// first that is out of range.
+func (o *Options) validate() error {
+	switch {
+	case o.DefaultTTL != NoExpiry && o.DefaultTTL < time.Millisecond:
+		return optionsError("DefaultTTL %v: must be at least 1ms, or NoExpiry", o.DefaultTTL)
+	case o.CloseTimeout < 0:
+		return optionsError("CloseTimeout %v: must not be negative", o.CloseTimeout)
+	case o.TTLJitter < 0 || o.TTLJitter >= 1:
+		return optionsError("TTLJitter %v: must be in [0, 1)", o.TTLJitter)
+	case o.DB < 0:
+		return optionsError("DB %d: must not be negative", o.DB)
+	case o.PoolSize < 0:
+		return optionsError("PoolSize %d: must not be negative", o.PoolSize)
+	case o.MinIdleConns < 0 || (o.PoolSize > 0 && o.MinIdleConns > o.PoolSize):
+		return optionsError("MinIdleConns %d: must be between 0 and PoolSize", o.MinIdleConns)
+	}
+	for _, check := range []func() error{o.validateTimeouts, o.validateNamespace,
+		o.HashMode.validate, o.Retry.validate, o.Breaker.validate, o.PubSub.validate} {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (o *Options) validateTimeouts() error {
+	for name, d := range map[string]time.Duration{"DialTimeout": o.DialTimeout, "ReadTimeout": o.ReadTimeout, "WriteTimeout": o.WriteTimeout} {
+		if d < 0 && !(d == -1 && name != "DialTimeout") {
+			return optionsError("%s %v: must be positive (or -1 for no timeout on reads and writes)", name, d)
+		}
+	}
+	return nil
+}
+
+func (o *Options) validateNamespace() error {
+	return validateNamespacePart("Namespace", o.Namespace, o.Separator)
 }
 
 // deployment tells which Redis setup the options select, or why they conflict.
@@ -408,190 +405,4 @@ func firstNonEmpty(a, b string) string {
 		return a
 	}
 	return b
-}
-
-// Environment variables read by OptionsFromEnv.
-const (
-	EnvURL              = "REDIS_URL"
-	EnvAddr             = "REDIS_ADDR"
-	EnvHost             = "REDIS_HOST"
-	EnvPort             = "REDIS_PORT"
-	EnvUsername         = "REDIS_USERNAME"
-	EnvPassword         = "REDIS_PASSWORD"
-	EnvDB               = "REDIS_DB"
-	EnvNamespace        = "REDIS_NAMESPACE"
-	EnvDefaultTTL       = "REDIS_DEFAULT_TTL"
-	EnvPoolSize         = "REDIS_POOL_SIZE"
-	EnvClusterAddrs     = "REDIS_CLUSTER_ADDRS"
-	EnvSentinelMaster   = "REDIS_SENTINEL_MASTER"
-	EnvSentinelAddrs    = "REDIS_SENTINEL_ADDRS"
-	EnvSentinelPassword = "REDIS_SENTINEL_PASSWORD"
-	// The REDIS_TLS_* variables are listed with TLSOptions.
-)
-
-// OptionsFromEnv builds Options from the environment:
-//
-//	REDIS_URL                redis:// or rediss:// URL with user, password and DB
-//	REDIS_ADDR               host:port (instead of REDIS_URL)
-//	REDIS_HOST, REDIS_PORT   host and port (instead of REDIS_ADDR); port default 6379
-//	REDIS_USERNAME           ACL username
-//	REDIS_PASSWORD           password (when REDIS_URL carries none)
-//	REDIS_DB                 database number
-//	REDIS_NAMESPACE          key namespace, default "trading"
-//	REDIS_DEFAULT_TTL        Go duration ("90s", "1h") or whole seconds ("86400")
-//	REDIS_POOL_SIZE          connections per node
-//	REDIS_CLUSTER_ADDRS      comma-separated cluster seeds (selects Redis Cluster)
-//	REDIS_SENTINEL_MASTER    master name (selects Sentinel, with REDIS_SENTINEL_ADDRS)
-//	REDIS_SENTINEL_ADDRS     comma-separated sentinel addresses
-//	REDIS_SENTINEL_PASSWORD  sentinel password
-//	REDIS_TLS                true: TLS with the system's roots (any REDIS_TLS_* turns TLS on)
-//	REDIS_TLS_CA_FILE        PEM CA certificates that signed the server's certificate
-//	REDIS_TLS_CERT_FILE      PEM client certificate (with REDIS_TLS_KEY_FILE), for mutual TLS
-//	REDIS_TLS_KEY_FILE       PEM private key of the client certificate
-//	REDIS_TLS_SERVER_NAME    name the server's certificate must carry, if not the host dialed
-//	REDIS_TLS_INSECURE_SKIP_VERIFY  true: accept any server certificate (tests only; logged as a warning)
-//
-// Unset variables keep the defaults of Options. A malformed value is an error
-// naming the variable; it never repeats a password.
-func OptionsFromEnv() (Options, error) {
-	return optionsFromLookup(os.LookupEnv)
-}
-
-func optionsFromLookup(lookup func(string) (string, bool)) (Options, error) {
-	var o Options
-	get := func(name string) string {
-		v, _ := lookup(name)
-		return strings.TrimSpace(v)
-	}
-	bad := func(name, value, why string) error {
-		return optionsError("environment variable %s=%q: %s", name, redact.Value(value), why)
-	}
-
-	rawURL, addr, host, port := get(EnvURL), get(EnvAddr), get(EnvHost), get(EnvPort)
-	clusterAddrs, master, sentinels := get(EnvClusterAddrs), get(EnvSentinelMaster), get(EnvSentinelAddrs)
-	var chosen []string
-	for _, v := range []struct{ name, val string }{
-		{EnvURL, rawURL}, {EnvAddr, addr}, {EnvHost, host}, {EnvClusterAddrs, clusterAddrs}, {EnvSentinelMaster, master},
-	} {
-		if v.val != "" {
-			chosen = append(chosen, v.name)
-		}
-	}
-	if len(chosen) > 1 {
-		return o, optionsError("environment variables %s conflict: set only one of them", strings.Join(chosen, " and "))
-	}
-	for name, v := range map[string]string{EnvAddr: addr, EnvHost: host, EnvClusterAddrs: clusterAddrs, EnvSentinelAddrs: sentinels} {
-		if strings.Contains(v, "@") {
-			return o, bad(name, v, "holds user info: credentials go in REDIS_USERNAME and REDIS_PASSWORD, URLs in REDIS_URL")
-		}
-	}
-	if port != "" && (clusterAddrs != "" || master != "") {
-		return o, optionsError("environment variables %s and %s conflict: set only one of them", EnvPort, chosen[0])
-	}
-	if port != "" && host == "" && addr == "" && rawURL == "" {
-		host = "localhost"
-	}
-
-	switch {
-	case rawURL != "":
-		o.URL = rawURL
-		if _, err := url.Parse(rawURL); err != nil {
-			return o, urlError("environment variable "+EnvURL+": URL", rawURL, func(s string) error { _, err := url.Parse(s); return err })
-		}
-	case addr != "":
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return o, bad(EnvAddr, addr, "want host:port")
-		}
-		o.Addr = addr
-	case host != "":
-		if port == "" {
-			port = "6379"
-		}
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return o, bad(EnvPort, port, "want a port number 1-65535")
-		}
-		o.Addr = net.JoinHostPort(host, port)
-	case clusterAddrs != "":
-		o.Addrs = splitList(clusterAddrs)
-		for _, a := range o.Addrs {
-			if _, _, err := net.SplitHostPort(a); err != nil {
-				return o, bad(EnvClusterAddrs, clusterAddrs, "want comma-separated host:port")
-			}
-		}
-	case master != "":
-		o.MasterName = master
-		o.SentinelAddrs = splitList(sentinels)
-		if len(o.SentinelAddrs) == 0 {
-			return o, optionsError("environment variable %s is set but %s is empty", EnvSentinelMaster, EnvSentinelAddrs)
-		}
-		for _, a := range o.SentinelAddrs {
-			if _, _, err := net.SplitHostPort(a); err != nil {
-				return o, bad(EnvSentinelAddrs, sentinels, "want comma-separated host:port")
-			}
-		}
-	}
-	if sentinels != "" && master == "" {
-		return o, optionsError("environment variable %s is set but %s is empty", EnvSentinelAddrs, EnvSentinelMaster)
-	}
-
-	tlsOpts, err := tlsFromEnv(get)
-	if err != nil {
-		return o, err
-	}
-	o.TLS = tlsOpts
-	o.Username = get(EnvUsername)
-	o.Password, _ = lookup(EnvPassword) // passwords may legitimately have spaces
-	o.SentinelPassword, _ = lookup(EnvSentinelPassword)
-	o.Namespace = get(EnvNamespace)
-	if v := get(EnvDB); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return o, bad(EnvDB, v, "want a database number >= 0")
-		}
-		o.DB = n
-	}
-	if v := get(EnvPoolSize); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return o, bad(EnvPoolSize, v, "want a positive number of connections")
-		}
-		o.PoolSize = n
-	}
-	if v := get(EnvDefaultTTL); v != "" {
-		d, err := parseSecondsOrDuration(v)
-		if err != nil {
-			return o, bad(EnvDefaultTTL, v, "want a Go duration such as 90s or 1h, or whole seconds")
-		}
-		o.DefaultTTL = d
-	}
-	if o.Namespace != "" {
-		if err := validateNamespacePart(EnvNamespace, o.Namespace, DefaultSeparator); err != nil {
-			return o, err
-		}
-	}
-	return o, nil
-}
-
-func parseSecondsOrDuration(v string) (time.Duration, error) {
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n <= 0 || n > int64(1<<63-1)/int64(time.Second) {
-			return 0, errors.New("out of range")
-		}
-		return time.Duration(n) * time.Second, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return 0, errors.New("not a positive duration")
-	}
-	return d, nil
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }

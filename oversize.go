@@ -86,76 +86,86 @@ func (g *sizeGuard) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 		if len(big) == 0 {
 			return next(ctx, cmds)
 		}
-		// Fail the commands the server would refuse and send the others;
-		// a transaction is all or nothing.
-		var refused error
-		var bigSent []redis.Cmder
-		for _, cmd := range big {
-			if err := g.check(ctx, largestArg(cmd)); err != nil {
-				cmd.SetErr(err)
-				refused = err
-			} else {
-				bigSent = append(bigSent, cmd)
-			}
+		return g.processBigPipeline(ctx, next, cmds, big)
+	}
+}
+
+// processBigPipeline runs a pipeline holding commands with large arguments
+// (big): it fails the commands the server would refuse and sends the
+// others; a transaction is all or nothing.
+func (g *sizeGuard) processBigPipeline(ctx context.Context, next redis.ProcessPipelineHook, cmds, big []redis.Cmder) error {
+	var refused error
+	var bigSent []redis.Cmder
+	for _, cmd := range big {
+		if err := g.check(ctx, largestArg(cmd)); err != nil {
+			cmd.SetErr(err)
+			refused = err
+		} else {
+			bigSent = append(bigSent, cmd)
 		}
-		send := cmds
-		if refused != nil {
-			if cmds[0].Name() == "multi" {
-				for _, cmd := range cmds {
-					cmd.SetErr(refused)
-				}
-				return refused
-			}
-			send = make([]redis.Cmder, 0, len(cmds))
+	}
+	send := cmds
+	if refused != nil {
+		if cmds[0].Name() == "multi" {
 			for _, cmd := range cmds {
-				if cmd.Err() == nil {
-					send = append(send, cmd)
-				}
+				cmd.SetErr(refused)
 			}
-			if len(send) == 0 {
-				return refused
-			}
-		}
-		err := next(ctx, send)
-		if err == nil {
 			return refused
 		}
-		if !closedBySize(err) {
-			return err
-		}
-		// The server closed the connection: the limit was unknown, or
-		// lowered since it was learnt.
-		var after error
-		for _, cmd := range bigSent {
-			if cerr := cmd.Err(); cerr == nil || !closedBySize(cerr) {
-				continue // it went through, or failed for its own reason
-			}
-			if terr := g.checkAfterClose(ctx, largestArg(cmd), cmd.Err()); terr != nil {
-				cmd.SetErr(terr)
-				after = terr
+		send = make([]redis.Cmder, 0, len(cmds))
+		for _, cmd := range cmds {
+			if cmd.Err() == nil {
+				send = append(send, cmd)
 			}
 		}
-		if after == nil {
-			return err
+		if len(send) == 0 {
+			return refused
 		}
-		g.dropDeadConn(ctx)
-		// The other commands went down with the connection: send again
-		// those that may run twice, so the oversized ones fail alone. A
-		// transaction stays failed as a whole.
-		if cmds[0].Name() != "multi" {
-			var again []redis.Cmder
-			for _, cmd := range send {
-				if cerr := cmd.Err(); cerr != nil && !errors.Is(cerr, ErrTooLarge) && closedBySize(cerr) && isIdempotent(cmd) {
-					cmd.SetErr(nil)
-					again = append(again, cmd)
-				}
-			}
-			if len(again) > 0 {
-				_ = next(ctx, again) // their errors, if any, stay on them
-			}
+	}
+	err := next(ctx, send)
+	if err == nil {
+		return refused
+	}
+	if !closedBySize(err) {
+		return err
+	}
+	return g.afterPipelineClosed(ctx, next, cmds[0].Name() == "multi", send, bigSent, err)
+}
+
+// afterPipelineClosed handles a pipeline whose connection the server closed
+// (err): the limit was unknown, or lowered since it was learnt. It fails
+// the large commands (bigSent) that broke the limit with ErrTooLarge and
+// sends again the other commands of send that may run twice, so the
+// oversized ones fail alone; a transaction (tx) stays failed as a whole.
+func (g *sizeGuard) afterPipelineClosed(ctx context.Context, next redis.ProcessPipelineHook, tx bool, send, bigSent []redis.Cmder, err error) error {
+	var after error
+	for _, cmd := range bigSent {
+		if cerr := cmd.Err(); cerr == nil || !closedBySize(cerr) {
+			continue // it went through, or failed for its own reason
 		}
+		if terr := g.checkAfterClose(ctx, largestArg(cmd), cmd.Err()); terr != nil {
+			cmd.SetErr(terr)
+			after = terr
+		}
+	}
+	if after == nil {
+		return err
+	}
+	g.dropDeadConn(ctx)
+	if tx {
 		return after
 	}
+	var again []redis.Cmder
+	for _, cmd := range send {
+		if cerr := cmd.Err(); cerr != nil && !errors.Is(cerr, ErrTooLarge) && closedBySize(cerr) && isIdempotent(cmd) {
+			cmd.SetErr(nil)
+			again = append(again, cmd)
+		}
+	}
+	if len(again) > 0 {
+		_ = next(ctx, again) // their errors, if any, stay on them
+	}
+	return after
 }
 
 // check returns an ErrTooLarge error when the server is known to refuse
