@@ -13,7 +13,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/systemtrader/redisclient/internal/securetest"
+	"github.com/systemtrader/redisclient/internal/testkit"
 )
 
 // These tests run the library as the least-privilege users of
@@ -183,12 +183,12 @@ func exerciseAPI(t *testing.T, c *Client) {
 // that the server logged no denied command and that it ran every command
 // the rule allows: the rule is enough, and nothing in it is unused.
 func TestMinimalACLUserRunsTheWholeAPI(t *testing.T) {
-	securetest.Need(t)
+	testkit.NeedSuite(t)
 	// The patterns exerciseAPI subscribes to, as deploy/users.conf says.
 	patterns := []string{"&trading:ev*", "&trading:oth*"}
-	user := securetest.DeployUser(t, "redisclient", appPassword, patterns...)
-	userDB1 := strings.Replace(securetest.DeployUser(t, "redisclient", appPassword, append(patterns, "+select")...), "user redisclient", "user redisclient-db1", 1)
-	srv := securetest.Start(t, securetest.Config{Plain: true, Lines: []string{user, userDB1}})
+	user := testkit.DeployUser(t, "redisclient", appPassword, patterns...)
+	userDB1 := strings.Replace(testkit.DeployUser(t, "redisclient", appPassword, append(patterns, "+select")...), "user redisclient", "user redisclient-db1", 1)
+	srv := testkit.StartServer(t, testkit.Config{Lines: []string{user, userDB1}})
 
 	for _, tc := range []struct {
 		user string
@@ -204,7 +204,7 @@ func TestMinimalACLUserRunsTheWholeAPI(t *testing.T) {
 	}
 
 	ran := srv.CommandsRun(t)
-	for _, cmd := range securetest.AllowedCommands(userDB1) {
+	for _, cmd := range testkit.AllowedCommands(userDB1) {
 		assert.Contains(t, ran, cmd, "the rule allows %s but no public call used it", cmd)
 	}
 	t.Logf("commands run: %s", strings.Join(ran, " "))

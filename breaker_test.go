@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/systemtrader/redisclient/internal/testkit"
 )
 
 // fakeClock is a settable time source for the breaker.
@@ -428,12 +429,12 @@ func TestBreakerProbeClosesOnAnyReply(t *testing.T) {
 // +ping: once the outage ends, calls flow again.
 func TestBreakerRecoversWhenPingIsRefused(t *testing.T) {
 	mr := miniredis.RunT(t)
-	proxy := newFaultProxy(t, mr.Addr())
-	proxy.SetRule(func(args []string) proxyAction {
+	proxy := testkit.NewFaultProxy(t, mr.Addr())
+	proxy.SetRule(func(args []string) testkit.Action {
 		if args[0] == "PING" {
-			return proxyAction{reply: "-NOPERM this user has no permissions to run the 'ping' command\r\n"}
+			return testkit.Action{Reply: "-NOPERM this user has no permissions to run the 'ping' command\r\n"}
 		}
-		return proxyAction{}
+		return testkit.Action{}
 	})
 	c := newFaultClient(t, proxy.Addr(), Options{
 		Retry:   fastRetry,

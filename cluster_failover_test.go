@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -22,11 +19,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/systemtrader/redisclient/internal/redisinfo"
+	"github.com/systemtrader/redisclient/internal/testkit"
 )
 
 // The tests in this file kill cluster masters, so each starts a cluster of
-// its own with scripts/servers.sh (in a state directory of its own, stopped
-// when the test ends): the "ha-cluster" kind, three masters with a replica
+// its own with scripts/servers.sh (testkit.StartServers: in a state
+// directory of its own, stopped when the test ends): the "ha-cluster" kind, three masters with a replica
 // each and cluster-node-timeout 2000, or the plain 3-master "cluster" kind.
 // They run with REDISCLIENT_INTEGRATION=1, as scripts/test.sh sets it.
 
@@ -37,47 +35,11 @@ type ownCluster struct {
 	addrs []string // every node, the masters first
 }
 
-// startOwnServers starts servers of the given servers.sh kind in a state
-// directory of the test's own, stops them when the test ends, and returns
-// the variables servers.sh wrote for them.
-func startOwnServers(t testing.TB, kind string) (dir string, env map[string]string) {
-	t.Helper()
-	if os.Getenv(envIntegration) != "1" {
-		t.Skipf("integration test: starts servers of its own (set %s=1, or run scripts/test.sh)", envIntegration)
-	}
-	for _, bin := range []string{"bash", "redis-server", "redis-cli"} {
-		_, err := exec.LookPath(bin)
-		require.NoError(t, err, "%s=1 but %s is not installed", envIntegration, bin)
-	}
-	script, err := filepath.Abs(filepath.Join("scripts", "servers.sh"))
-	require.NoError(t, err)
-	dir = t.TempDir()
-	t.Cleanup(func() {
-		if out, err := exec.Command("bash", script, "stop", dir).CombinedOutput(); err != nil {
-			t.Errorf("servers.sh stop %s: %v\n%s", dir, err, out)
-		}
-	})
-	start := time.Now()
-	out, err := exec.Command("bash", script, "start", dir, kind).CombinedOutput()
-	require.NoError(t, err, "servers.sh start %s:\n%s", kind, out)
-	t.Logf("%s ready in %v", kind, time.Since(start).Round(time.Millisecond))
-
-	raw, err := os.ReadFile(filepath.Join(dir, "env"))
-	require.NoError(t, err)
-	env = map[string]string{}
-	for line := range strings.Lines(string(raw)) {
-		if k, v, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(line), "export "), "="); ok {
-			env[k] = v
-		}
-	}
-	return dir, env
-}
-
 // startOwnCluster starts a cluster of the given servers.sh kind ("cluster"
 // or "ha-cluster") and stops it when the test ends.
 func startOwnCluster(t testing.TB, kind string) *ownCluster {
 	t.Helper()
-	dir, env := startOwnServers(t, kind)
+	dir, env := testkit.StartServers(t, kind)
 	oc := &ownCluster{t: t, dir: dir}
 	for k, v := range env {
 		if strings.HasSuffix(k, "CLUSTER_ADDRS") {
@@ -118,7 +80,7 @@ func (oc *ownCluster) kill(ctx context.Context, addr string) {
 	pid, err := strconv.Atoi(redisinfo.Parse(info)["process_id"])
 	require.NoError(oc.t, err)
 	require.NoError(oc.t, syscall.Kill(pid, syscall.SIGKILL))
-	require.Eventually(oc.t, func() bool { return ping(addr) != nil }, 10*time.Second, 10*time.Millisecond,
+	require.Eventually(oc.t, func() bool { return testkit.Ping(addr) != nil }, 10*time.Second, 10*time.Millisecond,
 		"node %s (pid %d) still answers after SIGKILL", addr, pid)
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/systemtrader/redisclient/internal/testkit"
 )
 
 // The integration tests in this file run against the 3-master cluster that
@@ -37,7 +38,7 @@ func newClusterClient(t testing.TB, opts Options) *Client {
 // OnNewNode reach every node.
 func newClusterClientWith(t testing.TB, opts Options, setup func(*redis.ClusterClient)) *Client {
 	t.Helper()
-	opts.Addrs = strings.Split(requireEnv(t, envClusterAddrs), ",")
+	opts.Addrs = strings.Split(testkit.RequireEnv(t, testkit.EnvClusterAddrs), ",")
 	if opts.Namespace == "" {
 		opts.Namespace = uniqueNamespace(t)
 	}
@@ -49,7 +50,7 @@ func newClusterClientWith(t testing.TB, opts Options, setup func(*redis.ClusterC
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	require.NoError(t, c.Ping(ctx), "cluster at %s", envClusterAddrs)
+	require.NoError(t, c.Ping(ctx), "cluster at %s", testkit.EnvClusterAddrs)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -673,7 +674,7 @@ func TestClusterHealth(t *testing.T) {
 }
 
 func TestClusterFromEnvironment(t *testing.T) {
-	addrs := requireEnv(t, envClusterAddrs)
+	addrs := testkit.RequireEnv(t, testkit.EnvClusterAddrs)
 	clearRedisEnv(t)
 	t.Setenv(EnvClusterAddrs, addrs)
 	t.Setenv(EnvNamespace, uniqueNamespace(t))

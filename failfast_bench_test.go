@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
+	"github.com/systemtrader/redisclient/internal/testkit"
 )
 
 // BenchmarkClusterDeadMaster measures calls on a cluster one of whose
@@ -86,10 +87,10 @@ func BenchmarkClusterDeadMaster(b *testing.B) {
 // minute): with the breaker disabled, and once it is open. It starts a
 // master, a replica and a sentinel of its own.
 func BenchmarkSentinelDeadMaster(b *testing.B) {
-	_, env := startOwnServers(b, "sentinel")
+	_, env := testkit.StartServers(b, "sentinel")
 	ctx := context.Background()
-	master := env["REDISCLIENT_TEST_SENTINEL_MASTER"]
-	sentinels := strings.Split(env["REDISCLIENT_TEST_SENTINEL_ADDRS"], ",")
+	master := env[testkit.EnvSentinelMaster]
+	sentinels := strings.Split(env[testkit.EnvSentinelAddrs], ",")
 	sc := redis.NewSentinelClient(&redis.Options{Addr: sentinels[0]})
 	defer sc.Close()
 	require.NoError(b, sc.Set(ctx, master, "down-after-milliseconds", "60000").Err())
@@ -103,7 +104,7 @@ func BenchmarkSentinelDeadMaster(b *testing.B) {
 		clients[name] = c
 	}
 	oc := &ownCluster{t: b}
-	oc.kill(ctx, env["REDISCLIENT_TEST_SENTINEL_MASTER_ADDR"])
+	oc.kill(ctx, env[testkit.EnvSentinelMasterAddr])
 	for clients["open"].BreakerState() != BreakerOpen {
 		_ = clients["open"].Get(ctx, "k", new(int))
 	}

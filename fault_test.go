@@ -15,16 +15,17 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/systemtrader/redisclient/internal/testkit"
 )
 
-// Fault tests run against a redis-server of their own (startRedisServer),
-// often behind a faultProxy. They are integration tests: they run when
+// Fault tests run against a redis-server of their own (testkit.StartServer),
+// often behind a testkit.FaultProxy. They are integration tests: they run when
 // REDISCLIENT_TEST_URL is set and must run with REDISCLIENT_INTEGRATION=1.
 
-func faultServer(t *testing.T) *testServer {
+func faultServer(t *testing.T) *testkit.Server {
 	t.Helper()
-	requireEnv(t, envTestURL)
-	return startRedisServer(t)
+	testkit.RequireEnv(t, testkit.EnvURL)
+	return testkit.StartServer(t, testkit.Config{})
 }
 
 // newFaultClient returns a client on addr that is closed when the test ends.
@@ -249,7 +250,7 @@ func TestFaultServerRestartMidLoad(t *testing.T) {
 	assert.Greater(t, failDown2, failDown, "calls keep failing while the server is down")
 	assert.LessOrEqual(t, okDown2-okDown, int64(0), "no call succeeds against a dead server")
 
-	s.Start()
+	s.Restart()
 	took := l.allSucceedAfter(t, cooldown+5*time.Second)
 	t.Logf("server restart: all 16 workers succeeded again %v after the server was back (cooldown %v)", took, cooldown)
 	l.Stop()
@@ -262,7 +263,7 @@ func TestFaultServerRestartMidLoad(t *testing.T) {
 
 func TestFaultBlackhole(t *testing.T) {
 	s := faultServer(t)
-	p := newFaultProxy(t, s.Addr())
+	p := testkit.NewFaultProxy(t, s.Addr())
 	const timeout, cooldown = 200 * time.Millisecond, 300 * time.Millisecond
 	c := newFaultClient(t, p.Addr(), Options{
 		DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout,
@@ -290,14 +291,14 @@ func TestFaultBlackhole(t *testing.T) {
 	assert.Equal(t, BreakerOpen, c.BreakerState(), "3 timeouts open the breaker")
 
 	// Open: fail fast, nothing reaches the proxy.
-	acc, cmds := p.accepted.Load(), p.commands.Load()
+	acc, cmds := p.Accepted(), p.Commands()
 	start = time.Now()
 	for range 1000 {
 		require.ErrorIs(t, c.Get(ctx, "k", new(string)), ErrUnavailable)
 	}
 	t.Logf("1000 calls with the breaker open took %v", time.Since(start))
-	assert.Equal(t, acc, p.accepted.Load())
-	assert.Equal(t, cmds, p.commands.Load())
+	assert.Equal(t, acc, p.Accepted())
+	assert.Equal(t, cmds, p.Commands())
 
 	// Still blackholed after the cooldown: the probe times out, the breaker
 	// re-opens, callers never wait.
@@ -306,7 +307,7 @@ func TestFaultBlackhole(t *testing.T) {
 	require.ErrorIs(t, c.Get(ctx, "k", new(string)), ErrUnavailable)
 	assert.Less(t, time.Since(start), timeout, "the probe runs in the background")
 	require.Eventually(t, func() bool { return c.BreakerState() == BreakerOpen }, 5*time.Second, time.Millisecond)
-	assert.Equal(t, acc+1, p.accepted.Load(), "one probe, on a new connection")
+	assert.Equal(t, acc+1, p.Accepted(), "one probe, on a new connection")
 
 	// A non-idempotent command on a fresh breaker: one attempt, no retry.
 	c2 := newFaultClient(t, p.Addr(), Options{
@@ -331,20 +332,20 @@ func TestFaultBlackhole(t *testing.T) {
 
 func TestFaultInjectedTransientReplies(t *testing.T) {
 	s := faultServer(t)
-	p := newFaultProxy(t, s.Addr())
+	p := testkit.NewFaultProxy(t, s.Addr())
 	c := newFaultClient(t, p.Addr(), Options{Retry: RetryPolicy{Attempts: 4}})
 	ctx := testCtx(t)
 	require.NoError(t, c.Set(ctx, "k", "v", 0))
 
 	var loading, readonly atomic.Int32
-	p.SetRule(func(args []string) proxyAction {
+	p.SetRule(func(args []string) testkit.Action {
 		switch {
 		case args[0] == "GET" && loading.Add(1) <= 2:
-			return proxyAction{reply: "-LOADING Redis is loading the dataset in memory\r\n"}
+			return testkit.Action{Reply: "-LOADING Redis is loading the dataset in memory\r\n"}
 		case args[0] == "SET" && readonly.Add(1) <= 1:
-			return proxyAction{reply: "-READONLY You can't write against a read only replica.\r\n"}
+			return testkit.Action{Reply: "-READONLY You can't write against a read only replica.\r\n"}
 		}
-		return proxyAction{}
+		return testkit.Action{}
 	})
 	gets := p.Count("GET")
 	var got string
@@ -376,8 +377,7 @@ func TestFaultRealReadonly(t *testing.T) {
 			promoteErr = admin.ReplicaOf(ctx, "NO", "ONE").Err()
 		}
 	}})
-	dead, err := freePort()
-	require.NoError(t, err)
+	dead := testkit.FreePort(t)
 	require.NoError(t, admin.ReplicaOf(ctx, "127.0.0.1", strconv.Itoa(dead)).Err())
 	t.Cleanup(func() { _ = admin.ReplicaOf(context.Background(), "NO", "ONE").Err() })
 
@@ -440,7 +440,7 @@ func TestFaultOOM(t *testing.T) {
 
 func TestFaultCancelledContext(t *testing.T) {
 	s := faultServer(t)
-	p := newFaultProxy(t, s.Addr())
+	p := testkit.NewFaultProxy(t, s.Addr())
 	c := newFaultClient(t, p.Addr(), Options{ReadTimeout: 10 * time.Second, Breaker: BreakerOptions{Threshold: 2}})
 	ctx := testCtx(t)
 	require.NoError(t, c.Set(ctx, "k", "v", 0))
@@ -466,19 +466,19 @@ func TestFaultCancelledContext(t *testing.T) {
 	// Already cancelled: nothing is sent.
 	cctx, ccancel := context.WithCancel(ctx)
 	ccancel()
-	cmds := p.commands.Load()
+	cmds := p.Commands()
 	start = time.Now()
 	_, err = c.Incr(cctx, "n", 1)
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.Less(t, time.Since(start), 100*time.Millisecond)
-	assert.Equal(t, cmds, p.commands.Load())
+	assert.Equal(t, cmds, p.Commands())
 	assert.Equal(t, int64(1), c.shared.breaker.failures.Load(), "a cancelled call is not Redis's fault")
 	assert.Equal(t, BreakerClosed, c.BreakerState())
 }
 
 func TestFaultNoDoubleIncrement(t *testing.T) {
 	s := faultServer(t)
-	p := newFaultProxy(t, s.Addr())
+	p := testkit.NewFaultProxy(t, s.Addr())
 	admin := adminClient(t, s.Addr())
 	// Without a breaker: every call below loses its connection, and the
 	// breaker would rightly stop sending after 5.
@@ -487,8 +487,8 @@ func TestFaultNoDoubleIncrement(t *testing.T) {
 	require.NoError(t, c.Ping(ctx))
 
 	// The proxy delivers INCRBY, the server runs it, the reply is lost.
-	p.SetRule(func(args []string) proxyAction {
-		return proxyAction{loseReply: args[0] == "INCRBY" || args[0] == "LPUSH" || args[0] == "EXEC"}
+	p.SetRule(func(args []string) testkit.Action {
+		return testkit.Action{LoseReply: args[0] == "INCRBY" || args[0] == "LPUSH" || args[0] == "EXEC"}
 	})
 	for i := 1; i <= 20; i++ {
 		_, err := c.Incr(ctx, "n", 10)
@@ -505,7 +505,7 @@ func TestFaultNoDoubleIncrement(t *testing.T) {
 	assert.Equal(t, int64(1), admin.LLen(ctx, c.Key("l")).Val())
 
 	// A transaction: EXEC ran, its reply was lost. Not retried.
-	p.SetRule(func(args []string) proxyAction { return proxyAction{loseReply: args[0] == "EXEC"} })
+	p.SetRule(func(args []string) testkit.Action { return testkit.Action{LoseReply: args[0] == "EXEC"} })
 	_, err = c.Redis().TxPipelined(ctx, func(pl redis.Pipeliner) error {
 		pl.Set(ctx, c.Key("t"), "1", 0)
 		pl.IncrBy(ctx, c.Key("tn"), 1)
@@ -516,8 +516,8 @@ func TestFaultNoDoubleIncrement(t *testing.T) {
 	assert.Equal(t, "1", admin.Get(ctx, c.Key("tn")).Val())
 
 	// The same fault on a read: retried on a new connection, succeeds.
-	p.SetRule(func(args []string) proxyAction {
-		return proxyAction{loseReply: args[0] == "GET" && p.Count("GET") == 1}
+	p.SetRule(func(args []string) testkit.Action {
+		return testkit.Action{LoseReply: args[0] == "GET" && p.Count("GET") == 1}
 	})
 	require.NoError(t, admin.Set(ctx, c.Key("k"), "v", 0).Err())
 	var got string
@@ -528,7 +528,7 @@ func TestFaultNoDoubleIncrement(t *testing.T) {
 
 func TestFaultConcurrentMixedLoad(t *testing.T) {
 	s := faultServer(t)
-	p := newFaultProxy(t, s.Addr())
+	p := testkit.NewFaultProxy(t, s.Addr())
 	admin := adminClient(t, s.Addr())
 	const timeout, cooldown = 100 * time.Millisecond, 100 * time.Millisecond
 	c := newFaultClient(t, p.Addr(), Options{
@@ -549,7 +549,7 @@ func TestFaultConcurrentMixedLoad(t *testing.T) {
 		{"latency", func() { p.SetLatency(2 * time.Millisecond) }, func() { p.SetLatency(0) }},
 		{"cut connections", func() { p.Cut(); time.Sleep(20 * time.Millisecond); p.Cut() }, func() {}},
 		{"lost replies", func() {
-			p.SetRule(func(args []string) proxyAction { return proxyAction{loseReply: args[0] == "INCRBY"} })
+			p.SetRule(func(args []string) testkit.Action { return testkit.Action{LoseReply: args[0] == "INCRBY"} })
 		}, func() { p.SetRule(nil) }},
 		{"blackhole", func() { p.SetBlackhole(true) }, func() { p.SetBlackhole(false) }},
 		{"server gone", func() { p.SetDown(true) }, func() { p.SetDown(false) }},
@@ -571,7 +571,7 @@ func TestFaultConcurrentMixedLoad(t *testing.T) {
 
 func TestFaultBreakerOpenNoTraffic(t *testing.T) {
 	s := faultServer(t)
-	p := newFaultProxy(t, s.Addr())
+	p := testkit.NewFaultProxy(t, s.Addr())
 	const cooldown = 2 * time.Second
 	c := newFaultClient(t, p.Addr(), Options{Breaker: BreakerOptions{Threshold: 3, Cooldown: cooldown}})
 	ctx := testCtx(t)
@@ -585,7 +585,7 @@ func TestFaultBreakerOpenNoTraffic(t *testing.T) {
 
 	// Up to 10,000 calls, within half the cooldown (a loaded machine with
 	// the race detector may not fit them all).
-	acc, cmds := p.accepted.Load(), p.commands.Load()
+	acc, cmds := p.Accepted(), p.Commands()
 	var n int
 	for ; n < 10000 && time.Since(opened) < cooldown/2; n++ {
 		var err error
@@ -601,8 +601,8 @@ func TestFaultBreakerOpenNoTraffic(t *testing.T) {
 	}
 	require.Less(t, time.Since(opened), cooldown, "the open window outlasted the loop")
 	require.Greater(t, n, 100, "calls that failed fast while open")
-	assert.Equal(t, acc, p.accepted.Load(), "no connection while open")
-	assert.Equal(t, cmds, p.commands.Load(), "no command while open")
+	assert.Equal(t, acc, p.Accepted(), "no connection while open")
+	assert.Equal(t, cmds, p.Commands(), "no command while open")
 
 	// Back up: resumes once the cooldown has passed and the probe answered.
 	p.SetDown(false)
@@ -658,7 +658,7 @@ func TestFaultDefaultWorstCase(t *testing.T) {
 		t.Skip("takes about 4 s")
 	}
 	s := faultServer(t)
-	p := newFaultProxy(t, s.Addr())
+	p := testkit.NewFaultProxy(t, s.Addr())
 	c := newFaultClient(t, p.Addr(), Options{Breaker: BreakerOptions{Threshold: -1}})
 	ctx := testCtx(t)
 	require.NoError(t, c.Set(ctx, "k", "v", 0))

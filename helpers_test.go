@@ -11,33 +11,8 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/stretchr/testify/require"
+	"github.com/systemtrader/redisclient/internal/testkit"
 )
-
-// Test environment. scripts/servers.sh writes these variables; with
-// REDISCLIENT_INTEGRATION=1 (as in CI) a test that needs a missing server
-// fails instead of skipping.
-const (
-	envIntegration    = "REDISCLIENT_INTEGRATION"
-	envTestURL        = "REDISCLIENT_TEST_URL"
-	envClusterAddrs   = "REDISCLIENT_TEST_CLUSTER_ADDRS"
-	envSentinelAddrs  = "REDISCLIENT_TEST_SENTINEL_ADDRS"
-	envSentinelMaster = "REDISCLIENT_TEST_SENTINEL_MASTER"
-)
-
-// requireEnv returns the value of an integration variable, skipping the test
-// when it is unset outside CI and failing it when integration is required.
-func requireEnv(t testing.TB, name string) string {
-	t.Helper()
-	v := os.Getenv(name)
-	if v != "" {
-		return v
-	}
-	if os.Getenv(envIntegration) == "1" {
-		t.Fatalf("%s=1 but %s is not set: start the servers with scripts/servers.sh", envIntegration, name)
-	}
-	t.Skipf("integration test: %s not set (run scripts/test.sh)", name)
-	return ""
-}
 
 var testNamespaceSeq atomic.Int64
 
@@ -62,7 +37,7 @@ func newMiniredisClient(t testing.TB, opts Options) (*Client, *miniredis.Minired
 // its own that is flushed when the test ends.
 func newRealClient(t testing.TB, opts Options) *Client {
 	t.Helper()
-	opts.URL = requireEnv(t, envTestURL)
+	opts.URL = testkit.RequireEnv(t, testkit.EnvURL)
 	if opts.Namespace == "" {
 		opts.Namespace = uniqueNamespace(t)
 	}
@@ -70,7 +45,7 @@ func newRealClient(t testing.TB, opts Options) *Client {
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	require.NoError(t, c.Ping(ctx), "integration server at %s", envTestURL)
+	require.NoError(t, c.Ping(ctx), "integration server at %s", testkit.EnvURL)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/systemtrader/redisclient/internal/pyjson"
+	"github.com/systemtrader/redisclient/internal/testkit"
 )
 
 // Interop tests run the Python side with Debian's interpreter, which has the
@@ -40,10 +41,7 @@ func requirePython(t testing.TB, modules ...string) {
 		return
 	}
 	msg := fmt.Sprintf("interop test needs %s with modules %s: %v %s", pythonInterpreter, imports, err, bytes.TrimSpace(out))
-	if os.Getenv(envIntegration) == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	testkit.Unavailable(t, "%s", msg)
 }
 
 // runPython runs a script of testdata/interop and returns its stdout.
@@ -534,7 +532,7 @@ func TestPythonHashInputParity(t *testing.T) {
 // server, in a namespace of its own.
 func interopClient(t *testing.T) (*Client, string, string) {
 	t.Helper()
-	url := requireEnv(t, envTestURL)
+	url := testkit.RequireEnv(t, testkit.EnvURL)
 	requirePython(t, "redis")
 	opts := PythonCompatOptions()
 	opts.Namespace = uniqueNamespace(t)

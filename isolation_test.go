@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/systemtrader/redisclient/internal/testkit"
 )
 
 // Names that differ only in an invalid UTF-8 byte: walking runes turned the
@@ -247,7 +248,7 @@ func TestSeparatorsNeverMakeKeysAmbiguous(t *testing.T) {
 		checkSeparatorProperty(t, mr.Addr(), 200, mr.FlushAll)
 	})
 	t.Run("redis", func(t *testing.T) {
-		ro, err := redis.ParseURL(requireEnv(t, envTestURL))
+		ro, err := redis.ParseURL(testkit.RequireEnv(t, testkit.EnvURL))
 		require.NoError(t, err)
 		raw := redis.NewClient(ro)
 		t.Cleanup(func() { _ = raw.Close() })

@@ -10,12 +10,13 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/systemtrader/redisclient/internal/testkit"
 )
 
 // On a cluster every master has a tracking connection, and another
 // client's writes on any master invalidate.
 func TestLocalCacheCluster(t *testing.T) {
-	addrs := strings.Split(requireEnv(t, envClusterAddrs), ",")
+	addrs := strings.Split(testkit.RequireEnv(t, testkit.EnvClusterAddrs), ",")
 	c := newTrackedClient(t, Options{Addrs: addrs})
 	ctx := testCtx(t)
 	t.Cleanup(func() { _, _ = c.FlushNamespace(context.Background()) })

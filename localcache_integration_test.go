@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/systemtrader/redisclient/internal/testkit"
 )
 
 // liveTimeout bounds the wait for tracking to come up on a loaded machine.
@@ -66,7 +67,7 @@ func primeCache(t *testing.T, ctx context.Context, c *Client, key, want string) 
 
 // Another client's writes reach this client's near cache through Redis.
 func TestLocalCacheInvalidatedByOtherClient(t *testing.T) {
-	url := requireEnv(t, envTestURL)
+	url := testkit.RequireEnv(t, testkit.EnvURL)
 	c := newTrackedClient(t, Options{URL: url})
 	ctx := testCtx(t)
 	o, err := redis.ParseURL(url)
@@ -111,7 +112,7 @@ func TestLocalCacheInvalidatedByOtherClient(t *testing.T) {
 // Writes through this client are seen by its next read, without waiting for
 // Redis's invalidation.
 func TestLocalCacheReadYourWrites(t *testing.T) {
-	c := newTrackedClient(t, Options{URL: requireEnv(t, envTestURL)})
+	c := newTrackedClient(t, Options{URL: testkit.RequireEnv(t, testkit.EnvURL)})
 	ctx := testCtx(t)
 	t.Cleanup(func() { _, _ = c.FlushNamespace(context.Background()) })
 	type quote struct {
@@ -144,7 +145,7 @@ func TestLocalCacheReadYourWrites(t *testing.T) {
 // Every read API is served from the near cache once filled, and a
 // namespace view shares it.
 func TestLocalCacheReadAPIs(t *testing.T) {
-	c := newTrackedClient(t, Options{URL: requireEnv(t, envTestURL)})
+	c := newTrackedClient(t, Options{URL: testkit.RequireEnv(t, testkit.EnvURL)})
 	ctx := testCtx(t)
 	t.Cleanup(func() { _, _ = c.FlushNamespace(context.Background()) })
 	type pred struct {
@@ -186,7 +187,7 @@ func TestLocalCacheReadAPIs(t *testing.T) {
 // Values read through the near cache are shared read-only: concurrent
 // readers, writers and invalidations do not race.
 func TestLocalCacheSharedValuesNoRace(t *testing.T) {
-	c := newTrackedClient(t, Options{URL: requireEnv(t, envTestURL)})
+	c := newTrackedClient(t, Options{URL: testkit.RequireEnv(t, testkit.EnvURL)})
 	ctx := testCtx(t)
 	t.Cleanup(func() { _, _ = c.FlushNamespace(context.Background()) })
 	type pred struct {
@@ -222,7 +223,7 @@ func TestLocalCacheSharedValuesNoRace(t *testing.T) {
 // FLUSHDB, FLUSHALL and a maxmemory eviction on the server reach the cache;
 // on a server of the test's own.
 func TestLocalCacheFlushAndEviction(t *testing.T) {
-	srv := startRedisServer(t, "--maxmemory", "3mb", "--maxmemory-policy", "allkeys-lru")
+	srv := testkit.StartServer(t, testkit.Config{Args: []string{"--maxmemory", "3mb", "--maxmemory-policy", "allkeys-lru"}})
 	c := newTrackedClient(t, Options{Addr: srv.Addr()})
 	ctx := testCtx(t)
 	other := redis.NewClient(&redis.Options{Addr: srv.Addr()})
@@ -264,7 +265,7 @@ func TestLocalCacheFlushAndEviction(t *testing.T) {
 // served locally, and no read after the restart returns a value older than
 // the last write that completed before it.
 func TestLocalCacheServerRestart(t *testing.T) {
-	srv := startRedisServer(t)
+	srv := testkit.StartServer(t, testkit.Config{})
 	c := newTrackedClient(t, Options{Addr: srv.Addr(), Retry: RetryPolicy{Attempts: 1}})
 	ctx := testCtx(t)
 	require.NoError(t, c.Set(ctx, "k", "0", NoExpiry))
@@ -298,7 +299,7 @@ func TestLocalCacheServerRestart(t *testing.T) {
 		write(round * 100)
 		srv.Stop()
 		require.Eventually(t, func() bool { return !c.shared.local.live.Load() }, liveTimeout, time.Millisecond, "tracking loss not noticed")
-		srv.Start()
+		srv.Restart()
 		write(round*100 + 1)
 		requireLive(t, c)
 		write(round*100 + 2)
@@ -314,7 +315,7 @@ func TestLocalCacheServerRestart(t *testing.T) {
 // reader sees a value older than the last acknowledged write by more than
 // the invalidation delay, measured first on this machine.
 func TestLocalCacheRandomizedStaleness(t *testing.T) {
-	url := requireEnv(t, envTestURL)
+	url := testkit.RequireEnv(t, testkit.EnvURL)
 	c := newTrackedClient(t, Options{URL: url})
 	ctx := testCtx(t)
 	t.Cleanup(func() { _, _ = c.FlushNamespace(context.Background()) })
@@ -410,7 +411,7 @@ func TestLocalCacheRandomizedStaleness(t *testing.T) {
 // error naming the key with the near cache on too, also for a key it holds
 // (assigning the cached value used to dereference the nil pointer).
 func TestLocalCacheNilDestinations(t *testing.T) {
-	c := newTrackedClient(t, Options{URL: requireEnv(t, envTestURL)})
+	c := newTrackedClient(t, Options{URL: testkit.RequireEnv(t, testkit.EnvURL)})
 	ctx := testCtx(t)
 	t.Cleanup(func() { _, _ = c.FlushNamespace(context.Background()) })
 	require.NoError(t, c.Set(ctx, "k", "7", time.Hour))

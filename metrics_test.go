@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/systemtrader/redisclient/internal/testkit"
 )
 
 const attrNS = "redisclient.namespace"
@@ -380,7 +381,7 @@ func TestLocalCacheMetrics(t *testing.T) {
 	assert.Empty(t, k.collect(t).names("redisclient.local."), "no near cache, no series")
 
 	k = newTelemetryKit(t)
-	c := newTrackedClient(t, k.with(Options{URL: requireEnv(t, envTestURL)}))
+	c := newTrackedClient(t, k.with(Options{URL: testkit.RequireEnv(t, testkit.EnvURL)}))
 	ctx := testCtx(t)
 	t.Cleanup(func() { _, _ = c.FlushNamespace(context.Background()) })
 	require.NoError(t, c.Set(ctx, "k", "v1", time.Hour))

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/systemtrader/redisclient/internal/testkit"
 )
 
 func envFrom(m map[string]string) func(string) (string, bool) {
@@ -186,4 +187,17 @@ func TestOptionsFromEnvReal(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "127.0.0.1:6390", o.Addr)
 	assert.Equal(t, "envns", o.Namespace)
+}
+
+// The test kit's list of the library's environment variables, which tests
+// clear so the machine's settings do not leak in, is every variable
+// OptionsFromEnv reads.
+func TestLibraryEnvIsComplete(t *testing.T) {
+	var read []string
+	_, err := optionsFromLookup(func(name string) (string, bool) {
+		read = append(read, name)
+		return "", false
+	})
+	require.NoError(t, err)
+	assert.ElementsMatch(t, read, testkit.LibraryEnv)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/systemtrader/redisclient/internal/testkit"
 )
 
 // sendCounter is a hook added after the client's own, so it sits closest
@@ -54,7 +55,7 @@ var bigValue = strings.Repeat("x", 2<<20)
 // request must fail alone with ErrTooLarge: not retried, not counted by the
 // breaker, so unrelated calls keep working.
 func TestIntegrationOversizedRequestFailsAlone(t *testing.T) {
-	s := startRedisServer(t, "--proto-max-bulk-len", "1mb")
+	s := testkit.StartServer(t, testkit.Config{Args: []string{"--proto-max-bulk-len", "1mb"}})
 	ctx := testCtx(t)
 	admin := redis.NewClient(&redis.Options{Addr: s.Addr()})
 	t.Cleanup(func() { _ = admin.Close() })

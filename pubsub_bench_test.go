@@ -2,7 +2,6 @@ package redisclient
 
 import (
 	"context"
-	"os"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -10,19 +9,17 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/systemtrader/redisclient/internal/testkit"
 )
 
 // Publish-to-handler benchmarks of Subscribe against a plain go-redis
 // ReceiveMessage loop, in the same run on the server of REDISCLIENT_TEST_URL.
 // Compare with: go test -run '^$' -bench PubSub -benchmem -count 6 | benchstat -col /impl -
 
-// benchPubSubClient returns a client on the integration server, or skips.
+// benchPubSubClient returns a client on the integration server (testkit.RequireEnv).
 func benchPubSubClient(b *testing.B) *Client {
 	b.Helper()
-	url := os.Getenv(envTestURL)
-	if url == "" {
-		b.Skipf("benchmark needs a server: %s not set", envTestURL)
-	}
+	url := testkit.RequireEnv(b, testkit.EnvURL)
 	c, err := New(Options{URL: url, Namespace: uniqueNamespace(b)})
 	if err != nil {
 		b.Fatal(err)

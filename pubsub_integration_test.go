@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/systemtrader/redisclient/internal/testkit"
 )
 
 func TestIntegrationPubSubTenThousandInOrder(t *testing.T) {
@@ -67,7 +68,7 @@ func TestIntegrationPSubscribe(t *testing.T) {
 	assert.Zero(t, n)
 
 	// A namespace that shares the prefix's first letters sees nothing.
-	other, err := New(Options{URL: requireEnv(t, envTestURL), Namespace: c.Name() + "x"})
+	other, err := New(Options{URL: testkit.RequireEnv(t, testkit.EnvURL), Namespace: c.Name() + "x"})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = other.Close() })
 	n, err = other.Publish(ctx, "md:ETH-USD:trades", "x")
@@ -85,7 +86,7 @@ func TestIntegrationSubscribeCloseLeavesNoGoroutines(t *testing.T) {
 }
 
 func TestIntegrationSubscriptionSurvivesServerRestart(t *testing.T) {
-	srv := startRedisServer(t)
+	srv := testkit.StartServer(t, testkit.Config{})
 	c, err := New(Options{Addr: srv.Addr(), Namespace: uniqueNamespace(t)})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
@@ -120,7 +121,7 @@ func TestIntegrationSubscriptionSurvivesServerRestart(t *testing.T) {
 	srv.Stop()
 	_, err = c.Publish(ctx, "orders", "lost")
 	require.Error(t, err, "publishing while the server is down fails")
-	srv.Start()
+	srv.Restart()
 
 	select {
 	case <-reconnected:

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/systemtrader/redisclient/internal/testkit"
 )
 
 // TestStreamSurvivesRestartWithAOF: entries that Add acknowledged, the
@@ -19,7 +20,7 @@ import (
 // everysec (deploy/redis.conf's settings); a consumer running across a
 // second crash carries on by itself.
 func TestStreamSurvivesRestartWithAOF(t *testing.T) {
-	srv := startRedisServer(t, "--appendonly", "yes", "--appendfsync", "everysec")
+	srv := testkit.StartServer(t, testkit.Config{Args: []string{"--appendonly", "yes", "--appendfsync", "everysec"}})
 	c, err := New(Options{URL: srv.URL(), Namespace: uniqueNamespace(t)})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
@@ -45,7 +46,7 @@ func TestStreamSurvivesRestartWithAOF(t *testing.T) {
 	require.NoError(t, err)
 
 	srv.Stop() // SIGKILL: what Redis acknowledged was written to the AOF before the reply
-	srv.Start()
+	srv.Restart()
 
 	var mu sync.Mutex
 	seen := map[int]int{}
@@ -75,7 +76,7 @@ func TestStreamSurvivesRestartWithAOF(t *testing.T) {
 
 	// A crash while the consumer runs: it reconnects and recreates nothing.
 	srv.Stop()
-	srv.Start()
+	srv.Restart()
 	for i := n; i < n+20; i++ {
 		require.Eventually(t, func() bool {
 			_, err := s.Add(ctx, i)

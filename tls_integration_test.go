@@ -9,30 +9,17 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/systemtrader/redisclient/internal/securetest"
+	"github.com/systemtrader/redisclient/internal/testkit"
 )
 
 // These tests run against redis-server processes with TLS ports and ACL
-// users, certificates made by deploy/tls-certs.sh (see internal/securetest).
-
-// setTLSEnv clears every variable OptionsFromEnv reads, then sets kv.
-func setTLSEnv(t *testing.T, kv ...string) {
-	t.Helper()
-	for _, k := range []string{EnvURL, EnvAddr, EnvHost, EnvPort, EnvUsername, EnvPassword, EnvDB, EnvNamespace,
-		EnvDefaultTTL, EnvPoolSize, EnvClusterAddrs, EnvSentinelMaster, EnvSentinelAddrs, EnvSentinelPassword,
-		EnvTLS, EnvTLSCAFile, EnvTLSCertFile, EnvTLSKeyFile, EnvTLSServerName, EnvTLSInsecureSkipVerify} {
-		t.Setenv(k, "")
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		t.Setenv(kv[i], kv[i+1])
-	}
-}
+// users, certificates made by deploy/tls-certs.sh (see internal/testkit).
 
 // envClient builds the process-wide client from the environment, as a
 // service's GetClient does, and undoes it when the test ends.
 func envClient(t *testing.T, kv ...string) *Client {
 	t.Helper()
-	setTLSEnv(t, kv...)
+	testkit.SetLibraryEnv(t, kv...)
 	SetDefault(nil)
 	c, err := Default()
 	require.NoError(t, err)
@@ -52,8 +39,8 @@ func tlsHealth(t *testing.T, c *Client) HealthReport {
 }
 
 func TestTLSPrivateCAFromEnvironment(t *testing.T) {
-	certs := securetest.MakeCerts(t)
-	srv := securetest.Start(t, securetest.Config{TLS: &certs})
+	certs := testkit.MakeCerts(t)
+	srv := testkit.StartServer(t, testkit.Config{TLS: &certs, TLSOnly: true})
 
 	c := envClient(t, EnvAddr, srv.TLSAddr(), EnvTLSCAFile, certs.CA)
 	ctx := testCtx(t)
@@ -81,8 +68,8 @@ func TestTLSPrivateCAFromEnvironment(t *testing.T) {
 }
 
 func TestTLSMutual(t *testing.T) {
-	certs := securetest.MakeCerts(t)
-	srv := securetest.Start(t, securetest.Config{TLS: &certs, ClientAuth: "yes"})
+	certs := testkit.MakeCerts(t)
+	srv := testkit.StartServer(t, testkit.Config{TLS: &certs, ClientAuth: "yes", TLSOnly: true})
 
 	c := envClient(t, EnvAddr, srv.TLSAddr(), EnvTLSCAFile, certs.CA,
 		EnvTLSCertFile, certs.ClientCert, EnvTLSKeyFile, certs.ClientKey)
@@ -97,7 +84,7 @@ func TestTLSMutual(t *testing.T) {
 	assert.Contains(t, r.Problems[0], "set REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE")
 
 	// A client certificate of another CA: refused too.
-	other := securetest.MakeCerts(t)
+	other := testkit.MakeCerts(t)
 	c = envClient(t, EnvAddr, srv.TLSAddr(), EnvTLSCAFile, certs.CA,
 		EnvTLSCertFile, other.ClientCert, EnvTLSKeyFile, other.ClientKey)
 	// With TLS 1.3 the client finishes its handshake before the server
@@ -109,8 +96,8 @@ func TestTLSMutual(t *testing.T) {
 }
 
 func TestTLSWrongServerName(t *testing.T) {
-	certs := securetest.MakeCerts(t, "redis.example.internal")
-	srv := securetest.Start(t, securetest.Config{TLS: &certs})
+	certs := testkit.MakeCerts(t, "redis.example.internal")
+	srv := testkit.StartServer(t, testkit.Config{TLS: &certs, TLSOnly: true})
 
 	// Dialed by name, and by address.
 	localhost := strings.Replace(srv.TLSAddr(), "127.0.0.1", "localhost", 1)
@@ -138,8 +125,8 @@ func TestTLSWrongServerName(t *testing.T) {
 // plain port: Health names the mismatch and its fix, where it said "redis
 // answers but refuses commands (EOF)" and "context deadline exceeded".
 func TestTLSMismatch(t *testing.T) {
-	certs := securetest.MakeCerts(t)
-	srv := securetest.Start(t, securetest.Config{Plain: true, TLS: &certs})
+	certs := testkit.MakeCerts(t)
+	srv := testkit.StartServer(t, testkit.Config{TLS: &certs})
 
 	t.Run("redis:// at the TLS port", func(t *testing.T) {
 		c := envClient(t, EnvURL, "redis://"+srv.TLSAddr()+"/0")
@@ -167,15 +154,15 @@ func TestTLSMismatch(t *testing.T) {
 }
 
 func TestTLSInsecureSkipVerify(t *testing.T) {
-	certs := securetest.MakeCerts(t, "redis.example.internal")
-	srv := securetest.Start(t, securetest.Config{TLS: &certs})
+	certs := testkit.MakeCerts(t, "redis.example.internal")
+	srv := testkit.StartServer(t, testkit.Config{TLS: &certs, TLSOnly: true})
 
 	for name, kv := range map[string][]string{
 		"variable": {EnvAddr, srv.TLSAddr(), EnvTLSInsecureSkipVerify, "true"},
 		"url":      {EnvURL, "rediss://" + srv.TLSAddr() + "/0?skip_verify=true"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			setTLSEnv(t, kv...)
+			testkit.SetLibraryEnv(t, kv...)
 			o, err := OptionsFromEnv()
 			require.NoError(t, err)
 			var log bytes.Buffer
@@ -200,11 +187,11 @@ func TestTLSInsecureSkipVerify(t *testing.T) {
 // healthy with a note (it was "degraded" for good without INFO); one that
 // may not SELECT its DB cannot work at all, and Health says what to allow.
 func TestHealthLeastPrivilegeUsers(t *testing.T) {
-	securetest.Need(t)
-	srv := securetest.Start(t, securetest.Config{Plain: true, Lines: []string{
-		strings.Replace(securetest.DeployUser(t, "redisclient", appPassword, "-info"), "redisclient", "noinfo", 1),
-		strings.Replace(securetest.DeployUser(t, "redisclient", appPassword, "-ping"), "redisclient", "noping", 1),
-		securetest.DeployUser(t, "redisclient", appPassword),
+	testkit.NeedSuite(t)
+	srv := testkit.StartServer(t, testkit.Config{Lines: []string{
+		strings.Replace(testkit.DeployUser(t, "redisclient", appPassword, "-info"), "redisclient", "noinfo", 1),
+		strings.Replace(testkit.DeployUser(t, "redisclient", appPassword, "-ping"), "redisclient", "noping", 1),
+		testkit.DeployUser(t, "redisclient", appPassword),
 	}})
 	health := func(user string, db int) HealthReport {
 		c, err := New(Options{Addr: srv.Addr(), Username: user, Password: appPassword, DB: db})
@@ -237,9 +224,9 @@ func TestHealthLeastPrivilegeUsers(t *testing.T) {
 // may not run PING gets going again (the probe's NOPERM reply closes the
 // breaker).
 func TestBreakerRecoversWithoutPing(t *testing.T) {
-	securetest.Need(t)
-	srv := securetest.Start(t, securetest.Config{Plain: true, Lines: []string{
-		securetest.DeployUser(t, "redisclient", appPassword, "-ping"),
+	testkit.NeedSuite(t)
+	srv := testkit.StartServer(t, testkit.Config{Lines: []string{
+		testkit.DeployUser(t, "redisclient", appPassword, "-ping"),
 	}})
 	c, err := New(Options{Addr: srv.Addr(), Username: "redisclient", Password: appPassword,
 		Breaker: BreakerOptions{Threshold: 2, Cooldown: 100 * time.Millisecond}})

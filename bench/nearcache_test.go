@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/rueidis"
 	"github.com/systemtrader/redisclient"
+	"github.com/systemtrader/redisclient/internal/testkit"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -36,10 +36,7 @@ var (
 
 func connectNear(b *testing.B) *nearClients {
 	b.Helper()
-	url := os.Getenv(envURL)
-	if url == "" {
-		b.Skipf("%s is not set: use ./run.sh", envURL)
-	}
+	url := testkit.RequireEnv(b, testkit.EnvURL)
 	nearOnce.Do(func() { nearC, nearErr = newNearClients(url) })
 	if nearErr != nil {
 		b.Fatalf("connect to %s: %v", url, nearErr)

@@ -17,11 +17,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/rueidis"
 	"github.com/systemtrader/redisclient"
+	"github.com/systemtrader/redisclient/internal/testkit"
 )
-
-// envURL names the server every network benchmark runs against, as written
-// by ../scripts/servers.sh.
-const envURL = "REDISCLIENT_TEST_URL"
 
 // ttl is the expiry of every key written, a whole number of seconds so that
 // all clients send SET ... EX.
@@ -53,8 +50,8 @@ func samplePrediction(i int) Prediction {
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" && f.Value.String() != "^$" && os.Getenv(envURL) == "" {
-		fmt.Fprintf(os.Stderr, "bench: %s is not set, so the benchmarks that need a server skip; ./run.sh starts one\n", envURL)
+	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" && f.Value.String() != "^$" && os.Getenv(testkit.EnvURL) == "" {
+		fmt.Fprintf(os.Stderr, "bench: %s is not set, so the benchmarks that need a server skip (or fail under REDISCLIENT_INTEGRATION=1); ./run.sh starts one\n", testkit.EnvURL)
 	}
 	os.Exit(m.Run())
 }
@@ -75,14 +72,12 @@ var (
 	setupErr  error
 )
 
-// connect returns the clients, or skips b when no server is configured.
+// connect returns the clients, or ends b by testkit.RequireEnv when no
+// server is configured.
 // Clients live until the test binary exits.
 func connect(b testing.TB) *clients {
 	b.Helper()
-	url := os.Getenv(envURL)
-	if url == "" {
-		b.Skipf("%s is not set: start a server with ../scripts/servers.sh start DIR standalone and source DIR/env, or use ./run.sh", envURL)
-	}
+	url := testkit.RequireEnv(b, testkit.EnvURL) // ./run.sh starts a server
 	setupOnce.Do(func() { shared, setupErr = newClients(url) })
 	if setupErr != nil {
 		b.Fatalf("connect to %s: %v", url, setupErr)

@@ -3,7 +3,7 @@
 // systemd-analyze, and start-redis.sh end to end.
 //
 // Tests that need a binary skip when it is missing, unless
-// REDISCLIENT_INTEGRATION=1 is set, in which case they fail.
+// REDISCLIENT_INTEGRATION=1 is set, in which case they fail (internal/testkit).
 package deploy_test
 
 import (
@@ -26,11 +26,10 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/systemtrader/redisclient/internal/testkit"
 )
 
 const (
-	integrationEnv = "REDISCLIENT_INTEGRATION"
-
 	confFile    = "redis.conf"
 	unitFile    = "redisclient-redis.service"
 	startScript = "start-redis.sh"
@@ -39,25 +38,10 @@ const (
 	exitUsage     = 2
 	exitPortInUse = 3
 
-	readyTimeout   = 10 * time.Second // longest wait for a server to come up
+	readyTimeout   = testkit.Wait     // longest wait for a server to come up
 	commandTimeout = 12 * time.Second // hard limit for any external command
 	stopTimeout    = 5 * time.Second  // SIGTERM grace period before SIGKILL
 )
-
-// needBinary returns the path of name, skipping the test when it is missing,
-// or failing it when REDISCLIENT_INTEGRATION=1 says the binaries must exist.
-func needBinary(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err == nil {
-		return path
-	}
-	if os.Getenv(integrationEnv) == "1" {
-		t.Fatalf("%s=1 but required binary %q is missing: %v", integrationEnv, name, err)
-	}
-	t.Skipf("required binary %q not found (%v); set %s=1 to make this a failure", name, err, integrationEnv)
-	return ""
-}
 
 // deployPath returns the absolute path of a file in this directory.
 func deployPath(t *testing.T, name string) string {
@@ -75,16 +59,6 @@ func tempDir(t *testing.T) string {
 	d, err := filepath.EvalSymlinks(t.TempDir())
 	require.NoError(t, err)
 	return d
-}
-
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	require.NoError(t, l.Close())
-	return port
 }
 
 func randomHex(t *testing.T, n int) string {
@@ -107,8 +81,11 @@ type respConn struct {
 	rd   *bufio.Reader
 }
 
+// addrOf is the loopback host:port of a port.
+func addrOf(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+
 func dialRedis(port int) (*respConn, error) {
-	conn, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second)
+	conn, err := net.DialTimeout("tcp", addrOf(port), time.Second)
 	if err != nil {
 		return nil, err
 	}
@@ -223,48 +200,6 @@ func serverUp(port int) bool {
 // ---------------------------------------------------------------------------
 // Process helpers.
 
-// startServer runs redis-server as a child process and stops it in Cleanup.
-// It returns once the server answers on port or fails the test.
-func startServer(t *testing.T, dir string, env []string, port int, args ...string) {
-	t.Helper()
-	out, err := os.Create(filepath.Join(dir, "redis-server.out"))
-	require.NoError(t, err)
-	cmd := exec.Command(needBinary(t, "redis-server"), args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = out, out
-	require.NoError(t, cmd.Start())
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		_ = out.Close()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(stopTimeout):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
-
-	deadline := time.Now().Add(readyTimeout)
-	for !serverUp(port) {
-		select {
-		case <-exited:
-			b, _ := os.ReadFile(out.Name())
-			t.Fatalf("redis-server %s exited before answering:\n%s", strings.Join(args, " "), b)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server did not answer on port %d within %s", port, readyTimeout)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // stopPID stops a daemonized server that is not our child: SIGTERM, then
 // SIGKILL after stopTimeout.
 func stopPID(t *testing.T, pid int) {
@@ -358,16 +293,16 @@ func TestRedisConfDocumentsEveryDirective(t *testing.T) {
 // redis-server 7 accepts deploy/redis.conf with the host-specific settings
 // overridden on the command line, and ends up with the intended settings.
 func TestRedisConfAcceptedByRedis7(t *testing.T) {
-	needBinary(t, "redis-server")
+	testkit.NeedBinary(t, "redis-server")
 	conf := deployPath(t, confFile)
 	dir := tempDir(t)
-	port := freePort(t)
-	startServer(t, dir, nil, port, conf,
+	port := testkit.FreePort(t)
+	testkit.StartProcess(t, testkit.Process{Dir: dir, Addr: addrOf(port), Args: []string{conf,
 		"--port", strconv.Itoa(port),
 		"--dir", dir,
 		"--logfile", filepath.Join(dir, "redis.log"),
 		"--pidfile", filepath.Join(dir, "redis.pid"),
-		"--daemonize", "no")
+		"--daemonize", "no"}, Log: filepath.Join(dir, "redis.log")})
 
 	c := mustDial(t, port)
 	info, ok := c.mustDo(t, "INFO", "server").(string)
@@ -475,13 +410,13 @@ func TestSystemdUnitDirectives(t *testing.T) {
 // systemd-analyze verify must accept the real unit file without a single
 // warning (it reports unknown keys and bad values only as warnings).
 func TestSystemdUnitVerifies(t *testing.T) {
-	analyze := needBinary(t, "systemd-analyze")
+	analyze := testkit.NeedBinary(t, "systemd-analyze")
 	unit := deployPath(t, unitFile)
 	// verify checks that the ExecStart binary exists at its absolute path;
 	// it does not resolve User=, so the real file is verified as it is.
 	execStart := unitDirectives(t, unit)["Service.ExecStart"]
 	require.Len(t, execStart, 1)
-	needBinary(t, strings.Fields(execStart[0])[0])
+	testkit.NeedBinary(t, strings.Fields(execStart[0])[0])
 
 	args := []string{"verify"}
 	if man, err := exec.LookPath("man"); err != nil || exec.Command(man, "-w", "redis-server").Run() != nil {
@@ -514,7 +449,7 @@ func TestSystemdUnitVerifies(t *testing.T) {
 // must report READY=1, start without any conf.d/ file, and pick up a
 // password from conf.d/.
 func TestSystemdUnitExecStart(t *testing.T) {
-	needBinary(t, "redis-server")
+	testkit.NeedBinary(t, "redis-server")
 	d := unitDirectives(t, deployPath(t, unitFile))
 	require.Len(t, d["Service.ExecStart"], 1)
 	argv := strings.Fields(d["Service.ExecStart"][0])
@@ -543,7 +478,7 @@ func TestSystemdUnitExecStart(t *testing.T) {
 
 		// Paths redis.conf points at that only exist under systemd go first;
 		// Redis checks the log file as soon as it has read an include.
-		port := freePort(t)
+		port := testkit.FreePort(t)
 		args := []string{strings.Replace(argv[1], etc, etcDir, 1),
 			"--port", strconv.Itoa(port),
 			"--logfile", filepath.Join(root, "log", "redis-server.log"),
@@ -551,7 +486,8 @@ func TestSystemdUnitExecStart(t *testing.T) {
 		for _, a := range argv[2:] {
 			args = append(args, strings.Replace(a, etc, etcDir, 1))
 		}
-		startServer(t, workDir, []string{"NOTIFY_SOCKET=" + notify.LocalAddr().String()}, port, args...)
+		testkit.StartProcess(t, testkit.Process{Args: args, Dir: workDir, Addr: addrOf(port),
+			Env: []string{"NOTIFY_SOCKET=" + notify.LocalAddr().String()}, Log: filepath.Join(root, "log", "redis-server.log")})
 
 		require.NoError(t, notify.SetReadDeadline(time.Now().Add(readyTimeout)))
 		var msgs []string
@@ -598,7 +534,7 @@ func TestSystemdUnitExecStart(t *testing.T) {
 // start-redis.sh
 
 func TestStartScriptHelp(t *testing.T) {
-	needBinary(t, "bash")
+	testkit.NeedBinary(t, "bash")
 	script := deployPath(t, startScript)
 	st, err := os.Stat(script)
 	require.NoError(t, err)
@@ -629,7 +565,7 @@ type scriptServer struct {
 func newScriptServer(t *testing.T) scriptServer {
 	t.Helper()
 	tmp := tempDir(t)
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	s := scriptServer{
 		port:    port,
 		dataDir: filepath.Join(tmp, "data"),
@@ -654,8 +590,8 @@ func (s scriptServer) args(extra ...string) []string {
 }
 
 func TestStartScriptPasswordAndPortInUse(t *testing.T) {
-	needBinary(t, "bash")
-	needBinary(t, "redis-server")
+	testkit.NeedBinary(t, "bash")
+	testkit.NeedBinary(t, "redis-server")
 	script := deployPath(t, startScript)
 	s := newScriptServer(t)
 
@@ -674,7 +610,7 @@ func TestStartScriptPasswordAndPortInUse(t *testing.T) {
 		`for a in "$@"; do printf '%s\n' "$a"; done >>"$ARGV_LOG"`+"\n"+
 		`exec "$REAL_REDIS_SERVER" "$@"`+"\n"), 0o755))
 	env := append(os.Environ(), "REDIS_SERVER="+wrapper, "ARGV_LOG="+argvLog,
-		"REAL_REDIS_SERVER="+needBinary(t, "redis-server"))
+		"REAL_REDIS_SERVER="+testkit.NeedBinary(t, "redis-server"))
 
 	res := run(t, env, script, s.args("--password-file", pwFile)...)
 	require.Equal(t, 0, res.code, "start failed:\nstdout:\n%s\nstderr:\n%s", res.stdout, res.stderr)
@@ -712,7 +648,7 @@ func TestStartScriptPasswordAndPortInUse(t *testing.T) {
 	})
 
 	t.Run("password not in process list", func(t *testing.T) {
-		res := run(t, nil, needBinary(t, "ps"), "-eo", "pid,args")
+		res := run(t, nil, testkit.NeedBinary(t, "ps"), "-eo", "pid,args")
 		require.Equal(t, 0, res.code, res.stderr)
 		require.Regexp(t, regexp.MustCompile(`(?m)^\s*`+pid+`\s.*redis-server`), res.stdout, "ps must list the server")
 		require.NotContains(t, res.stdout, password)
@@ -773,8 +709,8 @@ func pathWithout(t *testing.T, missing ...string) string {
 // with ss the message names the holder; without it a /dev/tcp probe still
 // detects the listener.
 func TestStartScriptPortHeldByAnotherProcess(t *testing.T) {
-	needBinary(t, "bash")
-	needBinary(t, "redis-server")
+	testkit.NeedBinary(t, "bash")
+	testkit.NeedBinary(t, "redis-server")
 	script := deployPath(t, startScript)
 
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -790,7 +726,7 @@ func TestStartScriptPortHeldByAnotherProcess(t *testing.T) {
 		{
 			name: "named by ss",
 			env: func(t *testing.T) []string {
-				needBinary(t, "ss")
+				testkit.NeedBinary(t, "ss")
 				return nil
 			},
 			message: fmt.Sprintf("(pid %d)", os.Getpid()),

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/systemtrader/redisclient"
-	"github.com/systemtrader/redisclient/internal/securetest"
+	"github.com/systemtrader/redisclient/internal/testkit"
 )
 
 const (
@@ -26,10 +26,10 @@ const (
 // startTLSServer runs redis-server with redis.conf and the TLS snippet, the
 // snippet's certificate paths pointed at certs and its port at a free one,
 // and returns that port once the server answers over mutual TLS.
-func startTLSServer(t *testing.T, certs securetest.Certs) int {
+func startTLSServer(t *testing.T, certs testkit.Certs) int {
 	t.Helper()
 	dir := tempDir(t)
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	snippet, err := os.ReadFile(deployPath(t, tlsSnippet))
 	require.NoError(t, err)
 	require.Contains(t, string(snippet), "tls-port 6380\n")
@@ -38,34 +38,11 @@ func startTLSServer(t *testing.T, certs securetest.Certs) int {
 	local := filepath.Join(dir, "tls.conf")
 	require.NoError(t, os.WriteFile(local, []byte(conf), 0o600))
 
-	cmd := exec.Command(needBinary(t, "redis-server"), deployPath(t, confFile),
-		"--dir", dir, "--logfile", filepath.Join(dir, "redis.log"),
-		"--pidfile", filepath.Join(dir, "redis.pid"), "--daemonize", "no",
-		"--include", local)
-	cmd.Dir = dir
-	require.NoError(t, cmd.Start())
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
-
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(port), TLSConfig: certs.ClientTLS(t, true), MaxRetries: -1})
-	defer rdb.Close()
-	deadline := time.Now().Add(readyTimeout)
-	for rdb.Ping(context.Background()).Err() != nil {
-		select {
-		case <-exited:
-			log, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
-			t.Fatalf("redis-server exited:\n%s", log)
-		case <-time.After(50 * time.Millisecond):
-		}
-		require.True(t, time.Now().Before(deadline), "redis-server did not answer over TLS")
-	}
+	testkit.StartProcess(t, testkit.Process{Dir: dir, Addr: addrOf(port), TLS: certs.ClientTLS(t, true),
+		Args: []string{deployPath(t, confFile),
+			"--dir", dir, "--logfile", filepath.Join(dir, "redis.log"),
+			"--pidfile", filepath.Join(dir, "redis.pid"), "--daemonize", "no",
+			"--include", local}, Log: filepath.Join(dir, "redis.log")})
 	return port
 }
 
@@ -74,8 +51,8 @@ func startTLSServer(t *testing.T, certs securetest.Certs) int {
 // a TLS-only server that wants client certificates, and the library
 // connects with the REDIS_TLS_* settings.
 func TestTLSSnippetWithGeneratedCertificates(t *testing.T) {
-	securetest.Need(t)
-	certs := securetest.MakeCerts(t)
+	testkit.NeedSuite(t)
+	certs := testkit.MakeCerts(t)
 	for _, f := range []string{certs.CA, certs.ServerCert, certs.ServerKey, certs.ClientCert, certs.ClientKey} {
 		st, err := os.Stat(f)
 		require.NoError(t, err)
@@ -118,7 +95,7 @@ func TestTLSSnippetWithGeneratedCertificates(t *testing.T) {
 
 	// Running the script again keeps the CA: certificates of the first
 	// run and the second verify against one CA file.
-	again := exec.Command("bash", filepath.Join(securetest.DeployDir(), "tls-certs.sh"), certs.Dir, "redis.internal")
+	again := exec.Command("bash", filepath.Join(testkit.RepoPath("deploy"), "tls-certs.sh"), certs.Dir, "redis.internal")
 	out, err := again.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	assert.Contains(t, string(out), "reusing the CA")
@@ -128,8 +105,8 @@ func TestTLSSnippetWithGeneratedCertificates(t *testing.T) {
 }
 
 func TestTLSCertsScriptUsage(t *testing.T) {
-	securetest.Need(t)
-	script := filepath.Join(securetest.DeployDir(), "tls-certs.sh")
+	testkit.NeedSuite(t)
+	script := filepath.Join(testkit.RepoPath("deploy"), "tls-certs.sh")
 	r := run(t, nil, "bash", script, "--help")
 	assert.Equal(t, 0, r.code)
 	assert.Contains(t, r.stdout, "deploy/tls-certs.sh [--days N] DIR [NAME...]")
@@ -147,8 +124,8 @@ func TestTLSCertsScriptUsage(t *testing.T) {
 // must refuse to start with it, so it is never deployed with a known
 // password.
 func TestUsersConfPlaceholdersStopRedis(t *testing.T) {
-	bin := needBinary(t, "redis-server")
-	r := run(t, nil, bin, "--port", strconv.Itoa(freePort(t)), "--bind", "127.0.0.1", "--save", "",
+	bin := testkit.NeedBinary(t, "redis-server")
+	r := run(t, nil, bin, "--port", strconv.Itoa(testkit.FreePort(t)), "--bind", "127.0.0.1", "--save", "",
 		"--include", deployPath(t, usersFile))
 	assert.NotEqual(t, 0, r.code)
 	assert.Contains(t, r.stdout+r.stderr, "The password hash must be exactly 64 characters")
@@ -162,9 +139,9 @@ func TestUsersConfPlaceholdersStopRedis(t *testing.T) {
 	dir := tempDir(t)
 	local := filepath.Join(dir, "users.conf")
 	require.NoError(t, os.WriteFile(local, []byte(filled), 0o600))
-	port := freePort(t)
-	startServer(t, dir, nil, port, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
-		"--dir", dir, "--include", local)
+	port := testkit.FreePort(t)
+	testkit.StartProcess(t, testkit.Process{Dir: dir, Addr: addrOf(port), Args: []string{"--port", strconv.Itoa(port),
+		"--bind", "127.0.0.1", "--save", "", "--dir", dir, "--include", local}})
 	c := mustDial(t, port)
 	users, ok := c.mustDo(t, "ACL", "USERS").([]any)
 	require.True(t, ok)

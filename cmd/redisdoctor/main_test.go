@@ -11,74 +11,16 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/systemtrader/redisclient/internal/redisinfo"
+	"github.com/systemtrader/redisclient/internal/testkit"
 )
-
-// Test environment, as written by scripts/servers.sh. With
-// REDISCLIENT_INTEGRATION=1 (CI) a missing server or redis-server binary
-// fails the test instead of skipping it.
-const (
-	envIntegration  = "REDISCLIENT_INTEGRATION"
-	envTestURL      = "REDISCLIENT_TEST_URL"
-	envClusterAddrs = "REDISCLIENT_TEST_CLUSTER_ADDRS"
-)
-
-// requireEnv returns an integration variable, skipping the test when it is
-// unset outside CI and failing it when integration is required.
-func requireEnv(t *testing.T, name string) string {
-	t.Helper()
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	if os.Getenv(envIntegration) == "1" {
-		t.Fatalf("%s=1 but %s is not set: start the servers with scripts/servers.sh", envIntegration, name)
-	}
-	t.Skipf("integration test: %s not set (run scripts/test.sh)", name)
-	return ""
-}
-
-// needBinary returns the path of a program, with requireEnv's skip/fail rule.
-func needBinary(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv(envIntegration) == "1" {
-		t.Fatalf("%s=1 but %s is not installed: %v", envIntegration, name, err)
-	}
-	t.Skipf("%s not installed", name)
-	return ""
-}
-
-// redisEnv lists every variable OptionsFromEnv reads.
-var redisEnv = []string{
-	"REDIS_URL", "REDIS_ADDR", "REDIS_HOST", "REDIS_PORT", "REDIS_USERNAME", "REDIS_PASSWORD",
-	"REDIS_DB", "REDIS_NAMESPACE", "REDIS_DEFAULT_TTL", "REDIS_POOL_SIZE", "REDIS_CLUSTER_ADDRS",
-	"REDIS_SENTINEL_MASTER", "REDIS_SENTINEL_ADDRS", "REDIS_SENTINEL_PASSWORD",
-	"REDIS_TLS", "REDIS_TLS_CA_FILE", "REDIS_TLS_CERT_FILE", "REDIS_TLS_KEY_FILE", "REDIS_TLS_SERVER_NAME",
-	"REDIS_TLS_INSECURE_SKIP_VERIFY",
-}
-
-// setEnv clears the library's environment variables, then sets kv pairs.
-func setEnv(t *testing.T, kv ...string) {
-	t.Helper()
-	for _, k := range redisEnv {
-		t.Setenv(k, "")
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		t.Setenv(kv[i], kv[i+1])
-	}
-}
 
 type result struct {
 	code           int
@@ -135,111 +77,11 @@ func lineOf(t *testing.T, out, name string) string {
 var allChecks = []string{checkReachable, checkAuth, checkTLS, checkLatency, checkServer, checkMemory, checkPolicy,
 	checkEvicted, checkPersist, checkSlowlog, checkClients}
 
-// closedPort returns a loopback port nothing listens on.
-func closedPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	require.NoError(t, l.Close())
-	return port
-}
-
-// server is a redis-server the test started itself.
-type server struct {
-	port int
-	dir  string
-	url  string
-	rdb  *redis.Client
-}
-
-// startRedis starts redis-server on a free loopback port with args, in a
-// directory of its own, and stops it when the test ends.
-func startRedis(t *testing.T, password string, args ...string) *server {
-	t.Helper()
-	bin := needBinary(t, "redis-server")
-	dir, err := filepath.EvalSymlinks(t.TempDir())
-	require.NoError(t, err)
-	logPath := filepath.Join(dir, "redis.log")
-	for attempt := 1; ; attempt++ {
-		port := closedPort(t)
-		conf := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsave \"\"\nappendonly no\nlogfile %s\n", port, dir, logPath)
-		if password != "" {
-			conf += "requirepass " + password + "\n"
-		}
-		confPath := filepath.Join(dir, "redis.conf")
-		require.NoError(t, os.WriteFile(confPath, []byte(conf), 0o600))
-		cmd := exec.Command(bin, append([]string{confPath}, args...)...)
-		cmd.Dir = dir
-		require.NoError(t, cmd.Start())
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		stop := func() {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-exited:
-			case <-time.After(5 * time.Second):
-				_ = cmd.Process.Kill()
-				<-exited
-			}
-		}
-		rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(port), Password: password, MaxRetries: -1})
-		if waitUp(rdb, exited, 10*time.Second) {
-			t.Cleanup(func() {
-				_ = rdb.Close()
-				stop()
-			})
-			return &server{port: port, dir: dir, url: fmt.Sprintf("redis://127.0.0.1:%d/0", port), rdb: rdb}
-		}
-		_ = rdb.Close()
-		stop()
-		log, _ := os.ReadFile(logPath)
-		if attempt < 3 && bytes.Contains(log, []byte("in use")) {
-			continue // another process took the port meanwhile
-		}
-		t.Fatalf("redis-server did not come up:\n%s", log)
-	}
-}
-
-// waitUp polls PING until it answers, the server exits, or timeout passes.
-func waitUp(rdb *redis.Client, exited <-chan error, timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if rdb.Ping(context.Background()).Err() == nil {
-			return true
-		}
-		select {
-		case <-exited:
-			return false
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	return false
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // ---------------------------------------------------------------- tests
 
 func TestHealthyServerExitsZero(t *testing.T) {
-	url := requireEnv(t, envTestURL)
-	setEnv(t, "REDIS_URL", url)
+	url := testkit.RequireEnv(t, testkit.EnvURL)
+	testkit.SetLibraryEnv(t, "REDIS_URL", url)
 	r := doctor(t)
 	require.Equal(t, exitHealthy, r.code, r.stderr)
 	assert.Empty(t, r.stderr)
@@ -255,16 +97,16 @@ func TestHealthyServerExitsZero(t *testing.T) {
 }
 
 func TestURLFlagOverridesEnvironment(t *testing.T) {
-	url := requireEnv(t, envTestURL)
-	setEnv(t, "REDIS_ADDR", fmt.Sprintf("127.0.0.1:%d", closedPort(t)))
+	url := testkit.RequireEnv(t, testkit.EnvURL)
+	testkit.SetLibraryEnv(t, "REDIS_ADDR", fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t)))
 	r := doctor(t, "--url", url)
 	require.Equal(t, exitHealthy, r.code)
 	assert.Contains(t, r.stdout, strings.TrimSuffix(strings.TrimPrefix(url, "redis://"), "/0"))
 }
 
 func TestClusterIntegration(t *testing.T) {
-	addrs := requireEnv(t, envClusterAddrs)
-	setEnv(t, "REDIS_CLUSTER_ADDRS", addrs)
+	addrs := testkit.RequireEnv(t, testkit.EnvClusterAddrs)
+	testkit.SetLibraryEnv(t, "REDIS_CLUSTER_ADDRS", addrs)
 	code, rep, _ := doctorJSON(t)
 	require.Equal(t, exitHealthy, code)
 	assert.Equal(t, "cluster", rep.Deployment)
@@ -276,8 +118,8 @@ func TestClusterIntegration(t *testing.T) {
 }
 
 func TestStoppedServerExitsOneWithAdvice(t *testing.T) {
-	port := closedPort(t)
-	setEnv(t, "REDIS_ADDR", fmt.Sprintf("127.0.0.1:%d", port))
+	port := testkit.FreePort(t)
+	testkit.SetLibraryEnv(t, "REDIS_ADDR", fmt.Sprintf("127.0.0.1:%d", port))
 	r := doctor(t)
 	require.Equal(t, exitUnhealthy, r.code)
 	assert.Contains(t, lineOf(t, r.stdout, checkReachable), "FAIL  reachable")
@@ -317,7 +159,7 @@ func TestStalledServerTimesOut(t *testing.T) {
 			t.Cleanup(func() { _ = c.Close() }) // accept, never answer
 		}
 	}()
-	setEnv(t)
+	testkit.SetLibraryEnv(t)
 	start := time.Now()
 	r := doctor(t, "--url", "redis://"+l.Addr().String()+"/0", "--timeout", "700ms")
 	assert.Less(t, time.Since(start), 3*time.Second)
@@ -328,7 +170,7 @@ func TestStalledServerTimesOut(t *testing.T) {
 
 func TestJSONOutput(t *testing.T) {
 	mr := miniredis.RunT(t)
-	setEnv(t, "REDIS_URL", "redis://"+mr.Addr()+"/0")
+	testkit.SetLibraryEnv(t, "REDIS_URL", "redis://"+mr.Addr()+"/0")
 	code, rep, raw := doctorJSON(t)
 	require.Equal(t, exitHealthy, code)
 
@@ -357,7 +199,7 @@ func TestJSONOutput(t *testing.T) {
 }
 
 func TestJSONOutputUnhealthy(t *testing.T) {
-	setEnv(t, "REDIS_ADDR", fmt.Sprintf("127.0.0.1:%d", closedPort(t)))
+	testkit.SetLibraryEnv(t, "REDIS_ADDR", fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t)))
 	code, rep, _ := doctorJSON(t)
 	require.Equal(t, exitUnhealthy, code)
 	assert.Equal(t, StatusFail, rep.Status)
@@ -373,7 +215,7 @@ func TestJSONOutputUnhealthy(t *testing.T) {
 // must say so, not crash or fail.
 func TestMiniredisLacksInfoFields(t *testing.T) {
 	mr := miniredis.RunT(t)
-	setEnv(t, "REDIS_URL", "redis://"+mr.Addr()+"/0")
+	testkit.SetLibraryEnv(t, "REDIS_URL", "redis://"+mr.Addr()+"/0")
 	r := doctor(t)
 	require.Equal(t, exitHealthy, r.code, r.stderr)
 	assert.Contains(t, lineOf(t, r.stdout, checkReachable), "OK")
@@ -392,7 +234,7 @@ func TestAuthErrors(t *testing.T) {
 	const wrong = "wrong-Pa55word"
 	cases := func(t *testing.T, addr string) {
 		t.Run("none", func(t *testing.T) {
-			setEnv(t, "REDIS_ADDR", addr)
+			testkit.SetLibraryEnv(t, "REDIS_ADDR", addr)
 			r := doctor(t)
 			require.Equal(t, exitUnhealthy, r.code)
 			assert.Contains(t, lineOf(t, r.stdout, checkReachable), "OK")
@@ -402,7 +244,7 @@ func TestAuthErrors(t *testing.T) {
 			assert.Contains(t, lineOf(t, r.stdout, checkLatency), "not checked: the server refused the client")
 		})
 		t.Run("wrong", func(t *testing.T) {
-			setEnv(t, "REDIS_URL", "redis://:"+wrong+"@"+addr+"/0")
+			testkit.SetLibraryEnv(t, "REDIS_URL", "redis://:"+wrong+"@"+addr+"/0")
 			r := doctor(t)
 			require.Equal(t, exitUnhealthy, r.code)
 			assert.Contains(t, lineOf(t, r.stdout, checkAuth), "WRONGPASS")
@@ -415,7 +257,7 @@ func TestAuthErrors(t *testing.T) {
 			assert.NotContains(t, string(b), wrong)
 		})
 		t.Run("right", func(t *testing.T) {
-			setEnv(t, "REDIS_ADDR", addr, "REDIS_PASSWORD", password)
+			testkit.SetLibraryEnv(t, "REDIS_ADDR", addr, "REDIS_PASSWORD", password)
 			r := doctor(t)
 			require.Equal(t, exitHealthy, r.code)
 			assert.Contains(t, lineOf(t, r.stdout, checkAuth), "OK    auth             authenticated with a password")
@@ -425,14 +267,14 @@ func TestAuthErrors(t *testing.T) {
 			}
 		})
 		t.Run("right in URL", func(t *testing.T) {
-			setEnv(t, "REDIS_URL", "redis://:"+password+"@"+addr+"/0")
+			testkit.SetLibraryEnv(t, "REDIS_URL", "redis://:"+password+"@"+addr+"/0")
 			r := doctor(t)
 			require.Equal(t, exitHealthy, r.code)
 			assert.Contains(t, lineOf(t, r.stdout, checkAuth), "OK    auth             authenticated with a password")
 			assert.NotContains(t, r.stdout+r.stderr, password)
 		})
 		t.Run("--url replaces REDIS_PASSWORD", func(t *testing.T) {
-			setEnv(t, "REDIS_PASSWORD", wrong)
+			testkit.SetLibraryEnv(t, "REDIS_PASSWORD", wrong)
 			r := doctor(t, "--url", "redis://default:"+password+"@"+addr+"/0")
 			require.Equal(t, exitHealthy, r.code)
 			assert.Contains(t, lineOf(t, r.stdout, checkAuth), "OK    auth             authenticated as ACL user default")
@@ -445,14 +287,14 @@ func TestAuthErrors(t *testing.T) {
 		cases(t, mr.Addr())
 	})
 	t.Run("redis", func(t *testing.T) {
-		s := startRedis(t, password)
-		cases(t, fmt.Sprintf("127.0.0.1:%d", s.port))
+		s := testkit.StartServer(t, testkit.Config{Password: password})
+		cases(t, s.Addr())
 	})
 }
 
 func TestEvictionPolicy(t *testing.T) {
-	s := startRedis(t, "", "--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru")
-	setEnv(t, "REDIS_URL", s.url)
+	s := testkit.StartServer(t, testkit.Config{Args: []string{"--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru"}})
+	testkit.SetLibraryEnv(t, "REDIS_URL", s.URL())
 
 	code, rep, _ := doctorJSON(t)
 	require.Equal(t, exitHealthy, code)
@@ -462,22 +304,22 @@ func TestEvictionPolicy(t *testing.T) {
 	assert.Equal(t, StatusOK, mem.Status)
 	assert.Contains(t, mem.Detail, "of 64.0 MiB maxmemory")
 
-	require.NoError(t, s.rdb.ConfigSet(context.Background(), "maxmemory-policy", "noeviction").Err())
+	require.NoError(t, s.Admin().ConfigSet(context.Background(), "maxmemory-policy", "noeviction").Err())
 	r := doctor(t)
 	require.Equal(t, exitHealthy, r.code, "a warning is still exit 0")
 	assert.Contains(t, lineOf(t, r.stdout, checkPolicy), "WARN  eviction-policy  noeviction: when memory reaches maxmemory, writes fail with OOM")
-	assert.Contains(t, unwrap(r.stdout), fmt.Sprintf("redis-cli -p %d config set maxmemory-policy allkeys-lru", s.port))
+	assert.Contains(t, unwrap(r.stdout), fmt.Sprintf("redis-cli -p %d config set maxmemory-policy allkeys-lru", s.Port))
 }
 
 func TestMemoryNearMaxmemory(t *testing.T) {
-	s := startRedis(t, "", "--maxmemory-policy", "allkeys-lru")
+	s := testkit.StartServer(t, testkit.Config{Args: []string{"--maxmemory-policy", "allkeys-lru"}})
 	ctx := context.Background()
-	used, err := s.rdb.Info(ctx, "memory").Result()
+	used, err := s.Admin().Info(ctx, "memory").Result()
 	require.NoError(t, err)
 	n, _ := strconv.ParseInt(redisinfo.Parse(used)["used_memory"], 10, 64)
 	// A limit just above current use: at or above 90% without evicting.
-	require.NoError(t, s.rdb.ConfigSet(ctx, "maxmemory", strconv.FormatInt(n+n/20, 10)).Err())
-	setEnv(t, "REDIS_URL", s.url)
+	require.NoError(t, s.Admin().ConfigSet(ctx, "maxmemory", strconv.FormatInt(n+n/20, 10)).Err())
+	testkit.SetLibraryEnv(t, "REDIS_URL", s.URL())
 	code, rep, _ := doctorJSON(t)
 	require.Equal(t, exitHealthy, code)
 	mem := checkOf(t, rep, checkMemory)
@@ -486,8 +328,8 @@ func TestMemoryNearMaxmemory(t *testing.T) {
 }
 
 func TestMaxmemoryZeroWarns(t *testing.T) {
-	s := startRedis(t, "")
-	setEnv(t, "REDIS_URL", s.url)
+	s := testkit.StartServer(t, testkit.Config{})
+	testkit.SetLibraryEnv(t, "REDIS_URL", s.URL())
 	_, rep, _ := doctorJSON(t)
 	mem := checkOf(t, rep, checkMemory)
 	assert.Equal(t, StatusWarn, mem.Status)
@@ -496,25 +338,25 @@ func TestMaxmemoryZeroWarns(t *testing.T) {
 }
 
 func TestPersistenceFailure(t *testing.T) {
-	s := startRedis(t, "", "--save", "3600 1", "--enable-protected-configs", "yes")
+	s := testkit.StartServer(t, testkit.Config{Args: []string{"--save", "3600 1", "--enable-protected-configs", "yes"}})
 	ctx := context.Background()
 	// Redis works in its data directory; once it is gone, a snapshot cannot
 	// be written.
 	// Redis refuses to shut down while it cannot save: turn saving off
 	// before the server is stopped.
-	t.Cleanup(func() { _ = s.rdb.ConfigSet(ctx, "save", "").Err() })
-	data := filepath.Join(s.dir, "data")
+	t.Cleanup(func() { _ = s.Admin().ConfigSet(ctx, "save", "").Err() })
+	data := filepath.Join(s.Dir, "data")
 	require.NoError(t, os.Mkdir(data, 0o700))
-	require.NoError(t, s.rdb.ConfigSet(ctx, "dir", data).Err())
+	require.NoError(t, s.Admin().ConfigSet(ctx, "dir", data).Err())
 	require.NoError(t, os.Remove(data))
-	require.NoError(t, s.rdb.Set(ctx, "k", "v", 0).Err())
-	require.NoError(t, s.rdb.BgSave(ctx).Err())
+	require.NoError(t, s.Admin().Set(ctx, "k", "v", 0).Err())
+	require.NoError(t, s.Admin().BgSave(ctx).Err())
 	require.Eventually(t, func() bool {
-		info := redisinfo.Parse(s.rdb.Info(ctx, "persistence").Val())
+		info := redisinfo.Parse(s.Admin().Info(ctx, "persistence").Val())
 		return info["rdb_bgsave_in_progress"] == "0" && info["rdb_last_bgsave_status"] == "err"
 	}, 10*time.Second, 20*time.Millisecond)
 
-	setEnv(t, "REDIS_URL", s.url)
+	testkit.SetLibraryEnv(t, "REDIS_URL", s.URL())
 	r := doctor(t)
 	require.Equal(t, exitUnhealthy, r.code)
 	line := lineOf(t, r.stdout, checkPersist)
@@ -527,24 +369,24 @@ func TestPersistenceFailure(t *testing.T) {
 	out := unwrap(r.stdout)
 	assert.Contains(t, out, "Redis now refuses every write")
 	assert.Contains(t, out, "df -h DIR")
-	assert.Contains(t, out, fmt.Sprintf("redis-cli -p %d config get dir", s.port))
+	assert.Contains(t, out, fmt.Sprintf("redis-cli -p %d config get dir", s.Port))
 }
 
 func TestSlowlogShowsCommandsNotValues(t *testing.T) {
-	s := startRedis(t, "", "--slowlog-log-slower-than", "0")
+	s := testkit.StartServer(t, testkit.Config{Args: []string{"--slowlog-log-slower-than", "0"}})
 	ctx := context.Background()
-	require.NoError(t, s.rdb.Set(ctx, "trading:quote:AAPL", "the-secret-value", 0).Err())
+	require.NoError(t, s.Admin().Set(ctx, "trading:quote:AAPL", "the-secret-value", 0).Err())
 	// Log nothing from here on (this CONFIG SET included), so the newest
 	// entries are the SET and the PINGs before it.
-	require.NoError(t, s.rdb.ConfigSet(ctx, "slowlog-log-slower-than", "10000000").Err())
-	setEnv(t, "REDIS_URL", s.url)
+	require.NoError(t, s.Admin().ConfigSet(ctx, "slowlog-log-slower-than", "10000000").Err())
+	testkit.SetLibraryEnv(t, "REDIS_URL", s.URL())
 	r := doctor(t)
 	require.Equal(t, exitHealthy, r.code)
 	assert.Contains(t, lineOf(t, r.stdout, checkSlowlog), "WARN  slowlog")
 	assert.Contains(t, r.stdout, "(commands slower than 10s)")
 	assert.Contains(t, r.stdout, "SET trading:quote:AAPL (2 args)")
 	assert.NotContains(t, r.stdout, "the-secret-value")
-	assert.Contains(t, unwrap(r.stdout), fmt.Sprintf("redis-cli -p %d slowlog get 10", s.port))
+	assert.Contains(t, unwrap(r.stdout), fmt.Sprintf("redis-cli -p %d slowlog get 10", s.Port))
 }
 
 func TestUsageErrors(t *testing.T) {
@@ -566,7 +408,7 @@ func TestUsageErrors(t *testing.T) {
 		{"env conflict", []string{"REDIS_URL", "redis://" + mr.Addr(), "REDIS_ADDR", mr.Addr()}, nil, "conflict"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			setEnv(t, tc.env...)
+			testkit.SetLibraryEnv(t, tc.env...)
 			r := doctor(t, tc.args...)
 			assert.Equal(t, exitUsage, r.code)
 			assert.Empty(t, r.stdout)
@@ -577,7 +419,7 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestHelp(t *testing.T) {
-	setEnv(t)
+	testkit.SetLibraryEnv(t)
 	r := doctor(t, "--help")
 	assert.Equal(t, exitHealthy, r.code)
 	for _, want := range []string{"Usage: redisdoctor", "-url", "-timeout", "-json", "-watch", "Exit codes: 0 healthy"} {
@@ -587,7 +429,7 @@ func TestHelp(t *testing.T) {
 
 func TestWatchRepeatsUntilCancelled(t *testing.T) {
 	mr := miniredis.RunT(t)
-	setEnv(t, "REDIS_URL", "redis://"+mr.Addr()+"/0")
+	testkit.SetLibraryEnv(t, "REDIS_URL", "redis://"+mr.Addr()+"/0")
 	ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
 	defer cancel()
 	var out, errOut bytes.Buffer
@@ -605,10 +447,10 @@ func TestWatchRepeatsUntilCancelled(t *testing.T) {
 func TestWatchExitCodeIsTheLastRound(t *testing.T) {
 	mr := miniredis.RunT(t)
 	addr := mr.Addr()
-	setEnv(t, "REDIS_URL", "redis://"+addr+"/0")
+	testkit.SetLibraryEnv(t, "REDIS_URL", "redis://"+addr+"/0")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errOut syncBuffer
+	var out, errOut testkit.Buffer
 	done := make(chan int)
 	go func() { done <- run(ctx, []string{"--watch", "100ms"}, &out, &errOut) }()
 	require.Eventually(t, func() bool { return strings.Contains(out.String(), "healthy: 0 failed") }, 5*time.Second, 10*time.Millisecond)
@@ -624,7 +466,7 @@ func TestWatchExitCodeIsTheLastRound(t *testing.T) {
 }
 
 func TestInterruptedBeforeFirstRound(t *testing.T) {
-	setEnv(t, "REDIS_ADDR", fmt.Sprintf("127.0.0.1:%d", closedPort(t)))
+	testkit.SetLibraryEnv(t, "REDIS_ADDR", fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t)))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	var out, errOut bytes.Buffer
@@ -645,7 +487,7 @@ func TestMain(m *testing.M) {
 // proc is this test binary running as the command.
 type proc struct {
 	cmd    *exec.Cmd
-	out    *syncBuffer
+	out    *testkit.Buffer
 	exited chan struct{}
 }
 
@@ -653,7 +495,7 @@ type proc struct {
 // killed when the test ends if still running.
 func startSelf(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(os.Args[0], args...), out: &syncBuffer{}, exited: make(chan struct{})}
+	p := &proc{cmd: exec.Command(os.Args[0], args...), out: &testkit.Buffer{}, exited: make(chan struct{})}
 	p.cmd.Env = append([]string{"REDISDOCTOR_TEST_MAIN=1"}, env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	require.NoError(t, p.cmd.Start())
@@ -693,7 +535,7 @@ func TestSignalEndsWatch(t *testing.T) {
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
 	assert.Equal(t, exitHealthy, p.exitCode(t), p.out.String())
 
-	p = startSelf(t, []string{fmt.Sprintf("REDIS_ADDR=127.0.0.1:%d", closedPort(t))}, "--watch", "100ms", "--json")
+	p = startSelf(t, []string{fmt.Sprintf("REDIS_ADDR=127.0.0.1:%d", testkit.FreePort(t))}, "--watch", "100ms", "--json")
 	require.Eventually(t, func() bool { return strings.Count(p.out.String(), "\n") >= 2 }, 10*time.Second, 10*time.Millisecond)
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGINT))
 	assert.Equal(t, exitUnhealthy, p.exitCode(t), p.out.String())
@@ -779,7 +621,7 @@ func TestFormatting(t *testing.T) {
 // nor REDIS_URL may bring any part of the user info to the output.
 func TestURLUserInfoNeverShown(t *testing.T) {
 	const head, tail, user = "Qx7", "Zv4", "Uu1"
-	addr := fmt.Sprintf("127.0.0.1:%d", closedPort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))
 	for _, c := range []string{"/", "#", "?", " ", "%zz", "@", ":"} {
 		for _, ui := range []string{":" + head + c + tail, user + c + ":" + head + c + tail} {
 			u := "redis://" + ui + "@" + addr + "/0"
@@ -790,10 +632,10 @@ func TestURLUserInfoNeverShown(t *testing.T) {
 				}
 				assert.NotEqual(t, 0, r.code)
 			}
-			setEnv(t)
+			testkit.SetLibraryEnv(t)
 			check(doctor(t, "--url", u, "--timeout", "2s"))
 			check(doctor(t, "--json", "--url", u, "--timeout", "2s"))
-			setEnv(t, "REDIS_URL", u)
+			testkit.SetLibraryEnv(t, "REDIS_URL", u)
 			check(doctor(t, "--timeout", "2s"))
 		}
 	}

@@ -6,11 +6,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/systemtrader/redisclient/internal/securetest"
+	"github.com/systemtrader/redisclient/internal/testkit"
 )
 
 // These tests run the doctor against redis-server processes with TLS ports
-// and the ACL users of deploy/users.conf (internal/securetest).
+// and the ACL users of deploy/users.conf (internal/testkit).
 
 const (
 	appPassword    = "app-Pa55word"
@@ -18,10 +18,10 @@ const (
 )
 
 func TestTLSFromEnvironmentAndFlags(t *testing.T) {
-	certs := securetest.MakeCerts(t)
-	srv := securetest.Start(t, securetest.Config{TLS: &certs, ClientAuth: "yes"})
+	certs := testkit.MakeCerts(t)
+	srv := testkit.StartServer(t, testkit.Config{TLS: &certs, ClientAuth: "yes", TLSOnly: true})
 
-	setEnv(t, "REDIS_ADDR", srv.TLSAddr(), "REDIS_TLS_CA_FILE", certs.CA,
+	testkit.SetLibraryEnv(t, "REDIS_ADDR", srv.TLSAddr(), "REDIS_TLS_CA_FILE", certs.CA,
 		"REDIS_TLS_CERT_FILE", certs.ClientCert, "REDIS_TLS_KEY_FILE", certs.ClientKey)
 	r := doctor(t)
 	require.Equal(t, exitHealthy, r.code, r.stderr)
@@ -32,14 +32,14 @@ func TestTLSFromEnvironmentAndFlags(t *testing.T) {
 	assert.Contains(t, line, "client certificate sent; certificate verified")
 
 	// The same settings as flags.
-	setEnv(t)
+	testkit.SetLibraryEnv(t)
 	r = doctor(t, "--url", "rediss://"+srv.TLSAddr()+"/0", "--tls-ca-file", certs.CA,
 		"--tls-cert-file", certs.ClientCert, "--tls-key-file", certs.ClientKey)
 	require.Equal(t, exitHealthy, r.code, r.stderr)
 	assert.Contains(t, lineOf(t, r.stdout, checkTLS), "certificate verified")
 
 	// Without the client certificate: the fix names the variables and flags.
-	setEnv(t, "REDIS_ADDR", srv.TLSAddr(), "REDIS_TLS_CA_FILE", certs.CA)
+	testkit.SetLibraryEnv(t, "REDIS_ADDR", srv.TLSAddr(), "REDIS_TLS_CA_FILE", certs.CA)
 	r = doctor(t)
 	require.Equal(t, exitUnhealthy, r.code)
 	assert.Contains(t, lineOf(t, r.stdout, checkReachable), "tls: certificate required")
@@ -50,7 +50,7 @@ func TestTLSFromEnvironmentAndFlags(t *testing.T) {
 	assert.Equal(t, exitUsage, r.code)
 	assert.Contains(t, r.stderr, "--tls-ca-file (or REDIS_TLS_CA_FILE)")
 	assert.Contains(t, r.stderr, "no such file")
-	setEnv(t, "REDIS_ADDR", srv.TLSAddr(), "REDIS_TLS_CA_FILE", certs.Dir+"/missing.crt")
+	testkit.SetLibraryEnv(t, "REDIS_ADDR", srv.TLSAddr(), "REDIS_TLS_CA_FILE", certs.Dir+"/missing.crt")
 	r = doctor(t)
 	assert.Equal(t, exitUsage, r.code)
 	assert.Contains(t, r.stderr, "environment variable REDIS_TLS_CA_FILE")
@@ -61,10 +61,10 @@ func TestTLSFromEnvironmentAndFlags(t *testing.T) {
 // server closed the connection" or "context deadline exceeded" with
 // firewall advice.
 func TestTLSMismatchAdvice(t *testing.T) {
-	certs := securetest.MakeCerts(t)
-	srv := securetest.Start(t, securetest.Config{Plain: true, TLS: &certs})
+	certs := testkit.MakeCerts(t)
+	srv := testkit.StartServer(t, testkit.Config{TLS: &certs})
 
-	setEnv(t)
+	testkit.SetLibraryEnv(t)
 	r := doctor(t, "--url", "redis://"+srv.TLSAddr()+"/0")
 	require.Equal(t, exitUnhealthy, r.code)
 	reach := lineOf(t, r.stdout, checkReachable)
@@ -91,11 +91,11 @@ func TestTLSMismatchAdvice(t *testing.T) {
 }
 
 func TestTLSWrongServerNameAndInsecure(t *testing.T) {
-	certs := securetest.MakeCerts(t, "redis.example.internal")
-	srv := securetest.Start(t, securetest.Config{TLS: &certs})
+	certs := testkit.MakeCerts(t, "redis.example.internal")
+	srv := testkit.StartServer(t, testkit.Config{TLS: &certs, TLSOnly: true})
 	localhost := strings.Replace(srv.TLSAddr(), "127.0.0.1", "localhost", 1)
 
-	setEnv(t, "REDIS_ADDR", localhost, "REDIS_TLS_CA_FILE", certs.CA)
+	testkit.SetLibraryEnv(t, "REDIS_ADDR", localhost, "REDIS_TLS_CA_FILE", certs.CA)
 	r := doctor(t)
 	require.Equal(t, exitUnhealthy, r.code)
 	assert.Contains(t, lineOf(t, r.stdout, checkReachable), "certificate is valid for redis.example.internal, not localhost")
@@ -106,7 +106,7 @@ func TestTLSWrongServerNameAndInsecure(t *testing.T) {
 	assert.Contains(t, lineOf(t, r.stdout, checkTLS), "OK    tls")
 
 	// Verification off: it works, and the doctor warns.
-	setEnv(t, "REDIS_ADDR", localhost, "REDIS_TLS_INSECURE_SKIP_VERIFY", "true")
+	testkit.SetLibraryEnv(t, "REDIS_ADDR", localhost, "REDIS_TLS_INSECURE_SKIP_VERIFY", "true")
 	r = doctor(t)
 	require.Equal(t, exitHealthy, r.code, r.stderr)
 	line := lineOf(t, r.stdout, checkTLS)
@@ -125,9 +125,9 @@ func TestTLSWrongServerNameAndInsecure(t *testing.T) {
 // TestCLIHintsUseTLS: advice for a TLS server shows redis-cli with the
 // same TLS settings as the client, not a plain `redis-cli -p PORT`.
 func TestCLIHintsUseTLS(t *testing.T) {
-	certs := securetest.MakeCerts(t)
-	srv := securetest.Start(t, securetest.Config{TLS: &certs, ClientAuth: "yes"})
-	setEnv(t, "REDIS_ADDR", srv.TLSAddr(), "REDIS_TLS_CA_FILE", certs.CA,
+	certs := testkit.MakeCerts(t)
+	srv := testkit.StartServer(t, testkit.Config{TLS: &certs, ClientAuth: "yes", TLSOnly: true})
+	testkit.SetLibraryEnv(t, "REDIS_ADDR", srv.TLSAddr(), "REDIS_TLS_CA_FILE", certs.CA,
 		"REDIS_TLS_CERT_FILE", certs.ClientCert, "REDIS_TLS_KEY_FILE", certs.ClientKey)
 	r := doctor(t) // no maxmemory, noeviction: warnings with redis-cli fixes
 	require.Equal(t, exitHealthy, r.code, r.stderr)
@@ -140,11 +140,11 @@ func TestCLIHintsUseTLS(t *testing.T) {
 // TestDoctorAsOperatorUser runs the doctor as the redisdoctor user of
 // deploy/users.conf: every check runs, and the server denied nothing.
 func TestDoctorAsOperatorUser(t *testing.T) {
-	securetest.Need(t)
-	srv := securetest.Start(t, securetest.Config{Plain: true, Lines: []string{
-		securetest.DeployUser(t, "redisdoctor", doctorPassword),
+	testkit.NeedSuite(t)
+	srv := testkit.StartServer(t, testkit.Config{Lines: []string{
+		testkit.DeployUser(t, "redisdoctor", doctorPassword),
 	}})
-	setEnv(t, "REDIS_ADDR", srv.Addr(), "REDIS_USERNAME", "redisdoctor", "REDIS_PASSWORD", doctorPassword)
+	testkit.SetLibraryEnv(t, "REDIS_ADDR", srv.Addr(), "REDIS_USERNAME", "redisdoctor", "REDIS_PASSWORD", doctorPassword)
 	r := doctor(t)
 	require.Equal(t, exitHealthy, r.code, r.stderr)
 	for _, name := range allChecks {
@@ -160,14 +160,14 @@ func TestDoctorAsOperatorUser(t *testing.T) {
 // and warned; a user without SELECT is told exactly that; NOPERM advice
 // asks for the library's rule, not for diagnostic rights.
 func TestAdviceForLeastPrivilegeUsers(t *testing.T) {
-	securetest.Need(t)
-	app := securetest.DeployUser(t, "redisclient", appPassword)
-	srv := securetest.Start(t, securetest.Config{Plain: true, Lines: []string{
+	testkit.NeedSuite(t)
+	app := testkit.DeployUser(t, "redisclient", appPassword)
+	srv := testkit.StartServer(t, testkit.Config{Lines: []string{
 		app,
-		strings.Replace(securetest.DeployUser(t, "redisclient", appPassword, "-ping"), "redisclient", "noping", 1),
+		strings.Replace(testkit.DeployUser(t, "redisclient", appPassword, "-ping"), "redisclient", "noping", 1),
 	}})
 
-	setEnv(t, "REDIS_ADDR", srv.Addr(), "REDIS_USERNAME", "redisclient", "REDIS_PASSWORD", appPassword)
+	testkit.SetLibraryEnv(t, "REDIS_ADDR", srv.Addr(), "REDIS_USERNAME", "redisclient", "REDIS_PASSWORD", appPassword)
 	r := doctor(t)
 	require.Equal(t, exitHealthy, r.code, r.stderr)
 	slow := lineOf(t, r.stdout, checkSlowlog)
@@ -178,7 +178,7 @@ func TestAdviceForLeastPrivilegeUsers(t *testing.T) {
 	assert.Contains(t, out, "The ACL user may not run SLOWLOG, which the doctor reads. Run the doctor as the operator user of deploy/users.conf (REDIS_USERNAME=redisdoctor), or allow +slowlog|len +slowlog|get for this user; the library itself does not need it.")
 	assert.NotContains(t, lineOf(t, r.stdout, checkMemory), "SKIP", "INFO is allowed: memory is checked")
 
-	setEnv(t, "REDIS_ADDR", srv.Addr(), "REDIS_USERNAME", "noping", "REDIS_PASSWORD", appPassword)
+	testkit.SetLibraryEnv(t, "REDIS_ADDR", srv.Addr(), "REDIS_USERNAME", "noping", "REDIS_PASSWORD", appPassword)
 	r = doctor(t)
 	require.Equal(t, exitHealthy, r.code, r.stderr)
 	assert.Contains(t, lineOf(t, r.stdout, checkReachable), "OK    reachable")
@@ -187,7 +187,7 @@ func TestAdviceForLeastPrivilegeUsers(t *testing.T) {
 	assert.Contains(t, lineOf(t, r.stdout, checkLatency), "OK    latency")
 	assert.Contains(t, unwrap(r.stdout), "Allow +ping (the rule of user redisclient in deploy/users.conf")
 
-	setEnv(t, "REDIS_ADDR", srv.Addr(), "REDIS_USERNAME", "redisclient", "REDIS_PASSWORD", appPassword, "REDIS_DB", "2")
+	testkit.SetLibraryEnv(t, "REDIS_ADDR", srv.Addr(), "REDIS_USERNAME", "redisclient", "REDIS_PASSWORD", appPassword, "REDIS_DB", "2")
 	r = doctor(t)
 	require.Equal(t, exitUnhealthy, r.code)
 	assert.Contains(t, lineOf(t, r.stdout, checkAuth), "FAIL  auth")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,25 +17,8 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/systemtrader/redisclient/internal/testkit"
 )
-
-// syncBuffer is the service's output, written by its goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // startService runs the service on a free loopback port until the test
 // ends and returns its base URL.
@@ -46,7 +27,7 @@ func startService(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
+	out := &testkit.Buffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, ln, out) }()
 	t.Cleanup(func() {
@@ -208,19 +189,8 @@ func TestEmbedded(t *testing.T) {
 // TestRedisURL runs the service against the integration server, in a
 // namespace of its own.
 func TestRedisURL(t *testing.T) {
-	url := os.Getenv("REDISCLIENT_TEST_URL")
-	if url == "" {
-		if os.Getenv("REDISCLIENT_INTEGRATION") == "1" {
-			t.Fatal("REDISCLIENT_INTEGRATION=1 but REDISCLIENT_TEST_URL is not set: start the servers with scripts/servers.sh")
-		}
-		t.Skip("integration test: REDISCLIENT_TEST_URL not set (run scripts/test.sh)")
-	}
 	ns := fmt.Sprintf("example_metrics_%d", os.Getpid())
-	for _, v := range []string{"REDIS_ADDR", "REDIS_HOST", "REDIS_PORT", "REDIS_CLUSTER_ADDRS", "REDIS_SENTINEL_MASTER", "REDIS_SENTINEL_ADDRS"} {
-		t.Setenv(v, "")
-	}
-	t.Setenv("REDIS_URL", url)
-	t.Setenv("REDIS_NAMESPACE", ns)
+	testkit.SetLibraryEnv(t, "REDIS_URL", testkit.RequireEnv(t, testkit.EnvURL), "REDIS_NAMESPACE", ns)
 	base := startService(t)
 	exercise(t, base)
 	checkMetrics(t, base, ns)

@@ -1,27 +1,16 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/systemtrader/redisclient"
+	"github.com/systemtrader/redisclient/internal/testkit"
 )
-
-func runExample(t *testing.T) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var out bytes.Buffer
-	require.NoError(t, run(ctx, &out))
-	return out.String()
-}
 
 // expected is the example's output after its first line, in namespace ns.
 func expected(t *testing.T, ns string) string {
@@ -41,28 +30,17 @@ AAPL: BUY score=0.0040 (computed, model runs so far: 3)
 
 func TestEmbedded(t *testing.T) {
 	t.Setenv("REDIS_URL", "")
-	assert.Equal(t, "REDIS_URL not set: using an embedded miniredis\n"+expected(t, "trading"), runExample(t))
+	assert.Equal(t, "REDIS_URL not set: using an embedded miniredis\n"+expected(t, "trading"), testkit.Output(t, run))
 }
 
 // TestRedisURL runs the example against the integration server, in a
 // namespace of its own.
 func TestRedisURL(t *testing.T) {
-	url := os.Getenv("REDISCLIENT_TEST_URL")
-	if url == "" {
-		if os.Getenv("REDISCLIENT_INTEGRATION") == "1" {
-			t.Fatal("REDISCLIENT_INTEGRATION=1 but REDISCLIENT_TEST_URL is not set: start the servers with scripts/servers.sh")
-		}
-		t.Skip("integration test: REDISCLIENT_TEST_URL not set (run scripts/test.sh)")
-	}
 	ns := fmt.Sprintf("example_predictions_%d", os.Getpid())
-	for _, v := range []string{"REDIS_ADDR", "REDIS_HOST", "REDIS_PORT", "REDIS_CLUSTER_ADDRS", "REDIS_SENTINEL_MASTER", "REDIS_SENTINEL_ADDRS"} {
-		t.Setenv(v, "")
-	}
-	t.Setenv("REDIS_URL", url)
-	t.Setenv("REDIS_NAMESPACE", ns)
-	assert.Equal(t, expected(t, ns), runExample(t))
+	testkit.SetLibraryEnv(t, "REDIS_URL", testkit.RequireEnv(t, testkit.EnvURL), "REDIS_NAMESPACE", ns)
+	assert.Equal(t, expected(t, ns), testkit.Output(t, run))
 	// Running it again gives the same output: it leaves nothing behind.
-	out := runExample(t)
+	out := testkit.Output(t, run)
 	assert.True(t, strings.HasSuffix(out, "(computed, model runs so far: 3)\n"), out)
 	assert.Equal(t, expected(t, ns), out)
 }

@@ -1,25 +1,13 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
+	"github.com/systemtrader/redisclient/internal/testkit"
 )
-
-func runExample(t *testing.T) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var out bytes.Buffer
-	require.NoError(t, run(ctx, &out))
-	return out.String()
-}
 
 const output = `subscribed to %s:signals
 publishing 3 signals
@@ -32,24 +20,13 @@ subscription closed: received 3, delivered 3, dropped 0, handler errors 0, recon
 
 func TestEmbedded(t *testing.T) {
 	t.Setenv("REDIS_URL", "")
-	assert.Equal(t, "REDIS_URL not set: using an embedded miniredis\n"+fmt.Sprintf(output, "trading"), runExample(t))
+	assert.Equal(t, "REDIS_URL not set: using an embedded miniredis\n"+fmt.Sprintf(output, "trading"), testkit.Output(t, run))
 }
 
 // TestRedisURL runs the example against the integration server, on a
 // channel of its own.
 func TestRedisURL(t *testing.T) {
-	url := os.Getenv("REDISCLIENT_TEST_URL")
-	if url == "" {
-		if os.Getenv("REDISCLIENT_INTEGRATION") == "1" {
-			t.Fatal("REDISCLIENT_INTEGRATION=1 but REDISCLIENT_TEST_URL is not set: start the servers with scripts/servers.sh")
-		}
-		t.Skip("integration test: REDISCLIENT_TEST_URL not set (run scripts/test.sh)")
-	}
 	ns := fmt.Sprintf("example_pubsub_%d", os.Getpid())
-	for _, v := range []string{"REDIS_ADDR", "REDIS_HOST", "REDIS_PORT", "REDIS_CLUSTER_ADDRS", "REDIS_SENTINEL_MASTER", "REDIS_SENTINEL_ADDRS"} {
-		t.Setenv(v, "")
-	}
-	t.Setenv("REDIS_URL", url)
-	t.Setenv("REDIS_NAMESPACE", ns)
-	assert.Equal(t, fmt.Sprintf(output, ns), runExample(t))
+	testkit.SetLibraryEnv(t, "REDIS_URL", testkit.RequireEnv(t, testkit.EnvURL), "REDIS_NAMESPACE", ns)
+	assert.Equal(t, fmt.Sprintf(output, ns), testkit.Output(t, run))
 }
