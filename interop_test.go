@@ -368,54 +368,13 @@ func (p pyTagged) goDict(r *rand.Rand) (any, error) {
 	}
 	n := len(pairs)
 	if strs == n {
-		switch r.IntN(4) {
-		case 0:
-			if s, ok, err := p.goStruct(r); ok || err != nil {
-				return s, err
-			}
-		case 1:
-			if canon, err := p.canonical(); err == nil { // nested dicts may have non-str keys
-				raw, err := PythonJSONSerializer{}.Marshal(canon)
-				return json.RawMessage(raw), err
-			}
-		case 2:
-			return pyFillMap(map[any]any{}, pairs, r, func(k pyTagged) (any, error) { return *k.Str, nil })
-		}
-		return pyFillMap(map[string]any{}, pairs, r, func(k pyTagged) (string, error) { return *k.Str, nil })
-	}
-	intKey := func(k pyTagged) (any, error) {
-		n, err := k.int()
-		switch {
-		case err != nil:
-			return nil, err
-		case n.IsInt64():
-			return n.Int64(), nil
-		case n.IsUint64():
-			return n.Uint64(), nil
-		}
-		return n, nil
-	}
-	anyKey := func(k pyTagged) (any, error) {
-		switch {
-		case k.Int != nil:
-			return intKey(k)
-		case k.Float != nil:
-			return k.float()
-		case k.Bool != nil:
-			return *k.Bool, nil
-		}
-		return nil, nil
+		return p.goStrDict(r)
 	}
 	if r.IntN(2) == 0 {
 		switch n {
 		case ints:
-			allInt64 := true
-			for _, kv := range pairs {
-				v, _ := kv[0].int()
-				allInt64 = allInt64 && v.IsInt64()
-			}
-			if allInt64 {
-				return pyFillMap(map[int64]any{}, pairs, r, func(k pyTagged) (int64, error) { v, err := k.int(); return v.Int64(), err })
+			if m, ok, err := goInt64Dict(pairs, r); ok {
+				return m, err
 			}
 		case floats:
 			return pyFillMap(map[float64]any{}, pairs, r, func(k pyTagged) (float64, error) { return k.float() })
@@ -423,7 +382,66 @@ func (p pyTagged) goDict(r *rand.Rand) (any, error) {
 			return pyFillMap(map[bool]any{}, pairs, r, func(k pyTagged) (bool, error) { return *k.Bool, nil })
 		}
 	}
-	return pyFillMap(map[any]any{}, pairs, r, anyKey)
+	return pyFillMap(map[any]any{}, pairs, r, pyTagged.goAnyKey)
+}
+
+// goStrDict represents a dict whose keys are all str: a struct, JSON text,
+// map[any]any or map[string]any.
+func (p pyTagged) goStrDict(r *rand.Rand) (any, error) {
+	pairs := *p.Dict
+	switch r.IntN(4) {
+	case 0:
+		if s, ok, err := p.goStruct(r); ok || err != nil {
+			return s, err
+		}
+	case 1:
+		if canon, err := p.canonical(); err == nil { // nested dicts may have non-str keys
+			raw, err := PythonJSONSerializer{}.Marshal(canon)
+			return json.RawMessage(raw), err
+		}
+	case 2:
+		return pyFillMap(map[any]any{}, pairs, r, func(k pyTagged) (any, error) { return *k.Str, nil })
+	}
+	return pyFillMap(map[string]any{}, pairs, r, func(k pyTagged) (string, error) { return *k.Str, nil })
+}
+
+// goInt64Dict represents a dict of int keys as a map[int64]any; ok is false
+// when a key does not fit in int64.
+func goInt64Dict(pairs [][2]pyTagged, r *rand.Rand) (any, bool, error) {
+	for _, kv := range pairs {
+		if v, _ := kv[0].int(); !v.IsInt64() {
+			return nil, false, nil
+		}
+	}
+	m, err := pyFillMap(map[int64]any{}, pairs, r, func(k pyTagged) (int64, error) { v, err := k.int(); return v.Int64(), err })
+	return m, true, err
+}
+
+// goIntKey is an int key as int64, uint64 or *big.Int, whichever holds it.
+func (k pyTagged) goIntKey() (any, error) {
+	n, err := k.int()
+	switch {
+	case err != nil:
+		return nil, err
+	case n.IsInt64():
+		return n.Int64(), nil
+	case n.IsUint64():
+		return n.Uint64(), nil
+	}
+	return n, nil
+}
+
+// goAnyKey is a dict key of any kind as a key of map[any]any.
+func (k pyTagged) goAnyKey() (any, error) {
+	switch {
+	case k.Int != nil:
+		return k.goIntKey()
+	case k.Float != nil:
+		return k.float()
+	case k.Bool != nil:
+		return *k.Bool, nil
+	}
+	return nil, nil
 }
 
 func pyFillMap[K comparable](m map[K]any, pairs [][2]pyTagged, r *rand.Rand, key func(pyTagged) (K, error)) (any, error) {
