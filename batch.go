@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"time"
+	"unsafe"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -54,81 +55,112 @@ func MGet[T any](ctx context.Context, c *Client, keys ...string) (map[string]T, 
 		return nil, err
 	}
 	cached, hit, toks := localPeek[T](c, full)
-	raw := c.mgetLocal(ctx, full, hit)
-	out := make(map[string]T, len(raw))
-	var b batch
-	for i, r := range raw {
-		switch {
-		case hit != nil && hit[i]:
+	out := make(map[string]T, len(keys))
+	for i, h := range hit {
+		if h {
 			out[keys[i]] = cached[i]
-			b.done(keys[i])
-			continue
-		case r.err != nil:
-			b.fail(keys[i], r.err)
-			continue
-		case !r.ok:
-			b.done(keys[i])
-			continue
 		}
-		var v T
-		if err := decodeString(c.ser, r.s, &v); err != nil {
-			b.fail(keys[i], opErr("mget", c.prefix+keys[i], err))
-			continue
+	}
+	b := readBatch{keys: keys}
+	dec := decoderFor[T](c.ser)
+	c.mgetEach(ctx, full, hit, func(i int, s string, ok bool, err error) {
+		switch {
+		case err != nil:
+			b.fail(i, err)
+			return
+		case !ok:
+			return
+		}
+		v, err := dec(s)
+		if err != nil {
+			b.fail(i, opErr("mget", full[i], err))
+			return
 		}
 		out[keys[i]] = v
 		if toks != nil {
 			localFill(c, full[i], toks[i], v)
 		}
-		b.done(keys[i])
-	}
+	})
 	return out, b.err("mget", full)
 }
 
-// rawValue is one reply of a batch read: the value, ok false for a miss, or
-// the error that kept the key from being read.
-type rawValue struct {
-	s   string
-	ok  bool
-	err error
+// decoderFor returns how a batch read turns a raw value into a T: strings
+// and byte slices directly, anything else through decodeString, which needs
+// the value on the heap. The direct paths keep a batch of strings at the
+// allocations of the reply itself.
+func decoderFor[T any](ser Serializer) func(string) (T, error) {
+	switch any((*T)(nil)).(type) {
+	case *string:
+		return func(s string) (T, error) { return *(*T)(unsafe.Pointer(&s)), nil }
+	case *[]byte:
+		return func(s string) (T, error) {
+			b := []byte(s) // the caller owns its slices
+			return *(*T)(unsafe.Pointer(&b)), nil
+		}
+	}
+	return func(s string) (T, error) {
+		var v T
+		err := decodeString(ser, s, &v)
+		return v, err
+	}
 }
 
-// mgetFull reads the raw value of each full key in order: MGET on a single server, a pipeline of GETs
-// on a cluster, whose keys may live in different slots. Each key gets its
-// own outcome; a pipeline's error says only which command failed first (a
-// miss, perhaps), so each command's own error is read.
-func (c *Client) mgetFull(ctx context.Context, full []string) []rawValue {
-	out := make([]rawValue, len(full))
-	if len(full) == 0 {
-		return out
+// mgetEach reads the raw value of each full key not in hit and calls fn with
+// its index: the value, ok false for a miss, or the error that kept the key
+// from being read. It sends MGET on a single server and a pipeline of GETs
+// on a cluster, whose keys may live in different slots; each key gets its own
+// outcome, as a pipeline's error says only which command failed first (a
+// miss, perhaps). fn runs on the calling goroutine, in key order.
+func (c *Client) mgetEach(ctx context.Context, full []string, hit []bool, fn func(i int, s string, ok bool, err error)) {
+	ask, idx := full, []int(nil)
+	if hit != nil {
+		ask = make([]string, 0, len(full))
+		idx = make([]int, 0, len(full))
+		for i, h := range hit {
+			if !h {
+				ask, idx = append(ask, full[i]), append(idx, i)
+			}
+		}
+	}
+	at := func(j int) int {
+		if idx == nil {
+			return j
+		}
+		return idx[j]
+	}
+	if len(ask) == 0 {
+		return
 	}
 	if !c.isCluster() {
-		vals, err := c.shared.rdb.MGet(ctx, full...).Result()
-		for i := range out {
+		vals, err := c.shared.rdb.MGet(ctx, ask...).Result()
+		for j := range ask {
 			if err != nil {
-				out[i].err = err
+				fn(at(j), "", false, err)
 				continue
 			}
-			out[i].s, out[i].ok = vals[i].(string)
+			s, ok := vals[j].(string)
+			fn(at(j), s, ok, nil)
 		}
-		return out
+		return
 	}
-	cmds := make([]*redis.StringCmd, len(full))
+	cmds := make([]*redis.StringCmd, len(ask))
 	_, _ = c.shared.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, k := range full {
-			cmds[i] = p.Get(ctx, k)
+		for j, k := range ask {
+			cmds[j] = p.Get(ctx, k)
 		}
 		return nil
 	})
-	for i, cmd := range cmds {
+	for j, cmd := range cmds {
 		v, err := cmd.Result()
 		switch {
 		case err == nil:
-			out[i] = rawValue{s: v, ok: true}
-		case err != redis.Nil:
-			out[i].err = err
+			fn(at(j), v, true, nil)
+		case err == redis.Nil:
+			fn(at(j), "", false, nil)
+		default:
+			fn(at(j), "", false, err)
 		}
 	}
-	return out
 }
 
 // MSet stores every value in one pipelined round trip, each with the given

@@ -3,6 +3,7 @@ package redisclient
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -143,4 +144,93 @@ func TestClusterMSetAtomic(t *testing.T) {
 	got, err := MGet[string](ctx, user, "a", "f")
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{"a": "a", "f": "f"}, got)
+}
+
+// TestBatchReadAllocationsPerKey: MGet and GetModelPredictions of strings
+// allocate per key no more than a raw MGET that builds the same map (the
+// full key, the argument, the reply); they used to add the decode target and
+// the Done list entry of every key. Per-call constants are spread over 2000
+// keys.
+func TestBatchReadAllocationsPerKey(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	c, _ := newMiniredisClient(t, Options{})
+	ctx := testCtx(t)
+	const n = 2000
+	keys := make([]string, n)
+	values := make(map[string]any, n)
+	preds := make(map[string]any, n)
+	for i := range keys {
+		keys[i] = "k" + strconv.Itoa(i)
+		values[keys[i]] = strings.Repeat("v", 64)
+		preds[keys[i]] = "p"
+	}
+	require.NoError(t, c.MSet(ctx, values, time.Hour))
+	require.NoError(t, c.CacheModelPredictions(ctx, "m", preds, time.Hour))
+	prefix := c.Key("")
+	raw := testing.AllocsPerRun(5, func() {
+		full := make([]string, len(keys))
+		for i, k := range keys {
+			full[i] = prefix + k
+		}
+		vals, err := c.Redis().MGet(ctx, full...).Result()
+		require.NoError(t, err)
+		out := make(map[string]string, len(vals))
+		for i, v := range vals {
+			if s, ok := v.(string); ok {
+				out[keys[i]] = s
+			}
+		}
+		require.Len(t, out, n)
+	})
+	lib := testing.AllocsPerRun(5, func() {
+		out, err := MGet[string](ctx, c, keys...)
+		require.NoError(t, err)
+		require.Len(t, out, n)
+	})
+	pred := testing.AllocsPerRun(5, func() {
+		found, missing, err := GetModelPredictions[string](ctx, c, "m", keys)
+		require.NoError(t, err)
+		require.Len(t, found, n)
+		require.Empty(t, missing)
+	})
+	t.Logf("allocs per key: raw %.2f, MGet %.2f, GetModelPredictions %.2f", raw/n, lib/n, pred/n)
+	assert.LessOrEqual(t, (lib-raw)/n, 0.05, "MGet[string] allocates more per key than a raw MGET")
+	assert.LessOrEqual(t, (pred-raw)/n, 0.05, "GetModelPredictions[string] allocates more per key than a raw MGET")
+}
+
+// The Done list of a batch read is built only on failure, from the keys that
+// did not fail, in input order, duplicates kept; misses count as done.
+func TestBatchReadDoneOnDecodeFailure(t *testing.T) {
+	c, _ := newMiniredisClient(t, Options{})
+	ctx := testCtx(t)
+	require.NoError(t, c.MSet(ctx, map[string]any{"a": 1, "b": 2, "bad": "x1"}, time.Hour))
+	got, err := MGet[int](ctx, c, "a", "bad", "missing", "b", "a")
+	var be *BatchError
+	require.ErrorAs(t, err, &be)
+	assert.Equal(t, []string{"a", "missing", "b", "a"}, be.Done)
+	require.Contains(t, be.Failed, "bad")
+	assert.ErrorContains(t, be.Failed["bad"], "mget "+c.Key("bad"))
+	assert.Equal(t, map[string]int{"a": 1, "b": 2}, got)
+
+	_, err = MGet[int](ctx, c, "bad")
+	var plain *Error
+	require.ErrorAs(t, err, &plain, "every key failing for one reason is the call's error")
+	assert.NotErrorAs(t, err, &be)
+
+	require.NoError(t, c.CacheModelPredictions(ctx, "m", map[string]any{"h1": 1, "h2": "x"}, time.Hour))
+	found, missing, err := GetModelPredictions[int](ctx, c, "m", []string{"h1", "h2", "h3"})
+	require.ErrorAs(t, err, &be)
+	assert.Equal(t, []string{"h1", "h3"}, be.Done)
+	assert.Contains(t, be.Failed, "h2")
+	assert.Equal(t, map[string]int{"h1": 1}, found)
+	assert.Equal(t, []string{"h3"}, missing)
+
+	bs, err := MGet[[]byte](ctx, c, "a", "b")
+	require.NoError(t, err)
+	bs["a"][0] = 'X' // the caller owns the slices
+	again, err := MGet[[]byte](ctx, c, "a")
+	require.NoError(t, err)
+	assert.Equal(t, []byte("1"), again["a"])
 }

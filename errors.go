@@ -180,3 +180,39 @@ func (b *batch) err(op string, full []string) error {
 	}
 	return &BatchError{Op: op, Done: b.ok, Failed: b.failed}
 }
+
+// readBatch collects the failures of a batch read. The keys read are all
+// the others, so Done is built only when something failed: a batch that
+// succeeds costs nothing per key here.
+type readBatch struct {
+	keys   []string // the caller's keys, in input order
+	failed map[string]error
+	nfail  int // failed positions; keys may repeat
+}
+
+// fail records that keys[i] could not be read.
+func (b *readBatch) fail(i int, err error) {
+	if b.failed == nil {
+		b.failed = make(map[string]error)
+	}
+	b.failed[b.keys[i]] = err
+	b.nfail++
+}
+
+// err is batch.err for a read: nil, the call's plain *Error when every key
+// failed for one reason, else a *BatchError.
+func (b *readBatch) err(op string, full []string) error {
+	if b.nfail == 0 {
+		return nil
+	}
+	if causes := distinctErrors(b.failed); b.nfail == len(b.keys) && len(causes) == 1 {
+		return opErr(op, keyList(full), causes[0])
+	}
+	done := make([]string, 0, len(b.keys)-b.nfail)
+	for _, k := range b.keys {
+		if _, failed := b.failed[k]; !failed {
+			done = append(done, k)
+		}
+	}
+	return &BatchError{Op: op, Done: done, Failed: b.failed}
+}

@@ -130,28 +130,6 @@ func localFill[T any](c *Client, k string, tok fillToken, v T) {
 	}
 }
 
-// mgetLocal is mgetFull for the keys not in hit.
-func (c *Client) mgetLocal(ctx context.Context, full []string, hit []bool) []rawValue {
-	if hit == nil {
-		return c.mgetFull(ctx, full)
-	}
-	var idx []int
-	var miss []string
-	for i, h := range hit {
-		if !h {
-			idx, miss = append(idx, i), append(miss, full[i])
-		}
-	}
-	out := make([]rawValue, len(full))
-	if len(miss) == 0 {
-		return out
-	}
-	for j, r := range c.mgetFull(ctx, miss) {
-		out[idx[j]] = r
-	}
-	return out
-}
-
 // localGetT serves a generic read (GetOrSet) from the near cache.
 func localGetT[T any](c *Client, k string) (T, bool) {
 	var zero T

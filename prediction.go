@@ -145,35 +145,34 @@ func GetModelPredictions[T any](ctx context.Context, c *Client, model string, in
 		return map[string]T{}, nil, nil
 	}
 	cached, hit, toks := localPeek[T](c, keys)
-	raw := c.mgetLocal(ctx, keys, hit)
 	found := make(map[string]T, len(inputHashes))
-	var missing []string
-	var b batch
-	for i, r := range raw {
-		switch {
-		case hit != nil && hit[i]:
+	for i, h := range hit {
+		if h {
 			found[inputHashes[i]] = cached[i]
-			b.done(inputHashes[i])
-			continue
-		case r.err != nil:
-			b.fail(inputHashes[i], r.err)
-			continue
-		case !r.ok:
-			missing = append(missing, inputHashes[i])
-			b.done(inputHashes[i])
-			continue
 		}
-		var v T
-		if err := decodeString(c.ser, r.s, &v); err != nil {
-			b.fail(inputHashes[i], opErr("get predictions", keys[i], err))
-			continue
+	}
+	var missing []string
+	b := readBatch{keys: inputHashes}
+	dec := decoderFor[T](c.ser)
+	c.mgetEach(ctx, keys, hit, func(i int, s string, ok bool, err error) {
+		switch {
+		case err != nil:
+			b.fail(i, err)
+			return
+		case !ok:
+			missing = append(missing, inputHashes[i])
+			return
+		}
+		v, err := dec(s)
+		if err != nil {
+			b.fail(i, opErr("get predictions", keys[i], err))
+			return
 		}
 		found[inputHashes[i]] = v
 		if toks != nil {
 			localFill(c, keys[i], toks[i], v)
 		}
-		b.done(inputHashes[i])
-	}
+	})
 	return found, missing, b.err("get predictions", keys)
 }
 
