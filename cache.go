@@ -26,7 +26,7 @@ type CacheStats struct {
 	LocalMisses        uint64 // reads that went to Redis (also while tracking is down)
 	LocalInvalidations uint64 // keys dropped by Redis's invalidations or this client's writes
 	LocalFlushes       uint64 // whole-cache flushes: FLUSHDB/FLUSHALL, tracking lost or back
-	LocalEvictions     uint64 // values dropped to stay within MaxEntries
+	LocalEvictions     uint64 // values dropped to stay within MaxEntries and MaxBytes
 }
 
 type cacheCounters struct {
@@ -92,7 +92,7 @@ func getOrSet[T any](ctx context.Context, c *Client, op, k string, ttl time.Dura
 		derr := decodeString(c.ser, s, &v)
 		if derr == nil {
 			c.note(ctx, cacheHit)
-			localFill(c, k, tok, v)
+			localFill(c, k, tok, v, len(s))
 			return v, nil
 		}
 		c.note(ctx, cacheMiss)

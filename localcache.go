@@ -1,7 +1,10 @@
 package redisclient
 
 import (
+	"bytes"
 	"hash/maphash"
+	"math"
+	"math/rand/v2"
 	"reflect"
 	"sync/atomic"
 	"time"
@@ -12,6 +15,7 @@ import (
 // Defaults of LocalCacheOptions.
 const (
 	DefaultLocalCacheMaxEntries   = 10_000
+	DefaultLocalCacheMaxBytes     = 64 << 20
 	DefaultLocalCacheMaxStaleness = 5 * time.Second
 	DefaultLocalCachePingInterval = time.Second
 )
@@ -24,6 +28,11 @@ type LocalCacheOptions struct {
 	// MaxEntries bounds the number of cached values (one per key and Go
 	// type). Default 10 000.
 	MaxEntries int
+	// MaxBytes bounds the memory of the cached values, each counted as its
+	// key plus its encoded size as read from Redis, and as at least
+	// MaxBytes/MaxEntries (which is how both bounds hold at once). Decoded
+	// values take about their encoded size, more for maps. Default 64 MiB.
+	MaxBytes int64
 	// MaxStaleness is the longest a cached value is served after it was
 	// fetched, whatever happens to invalidations: the bound on staleness if
 	// an invalidation is ever lost. Default 5 s.
@@ -40,6 +49,12 @@ func (o *LocalCacheOptions) withDefaults() (LocalCacheOptions, error) {
 		lo.MaxEntries = DefaultLocalCacheMaxEntries
 	case lo.MaxEntries < 0:
 		return lo, optionsError("LocalCache.MaxEntries %d: must not be negative", lo.MaxEntries)
+	}
+	switch {
+	case lo.MaxBytes == 0:
+		lo.MaxBytes = DefaultLocalCacheMaxBytes
+	case lo.MaxBytes < 0:
+		return lo, optionsError("LocalCache.MaxBytes %d: must not be negative", lo.MaxBytes)
 	}
 	switch {
 	case lo.MaxStaleness == 0:
@@ -61,6 +76,8 @@ func (o *LocalCacheOptions) withDefaults() (LocalCacheOptions, error) {
 type localEntry struct {
 	typ     reflect.Type
 	val     any
+	bytes   bool          // val is a byte slice: every reader gets a copy
+	weight  uint32        // what the entry counts against MaxBytes
 	fetched time.Duration // since localCache.base, taken before the fetch
 }
 
@@ -73,23 +90,37 @@ const versionShards = 4096
 // value fetched from Redis: it is kept only if no invalidation of its key
 // and no flush happened between begin and the end of fill.
 type localCache struct {
-	opts     LocalCacheOptions
-	store    *otter.Cache[string, *localEntry]
-	base     time.Time
-	maxStale time.Duration
-	seed     maphash.Seed
+	opts      LocalCacheOptions
+	store     *otter.Cache[string, *localEntry]
+	base      time.Time
+	maxStale  time.Duration
+	minWeight uint32 // MaxBytes/MaxEntries: no more than MaxEntries fit
+	seed      maphash.Seed
 
 	live     atomic.Bool
 	epoch    atomic.Uint64 // bumped by every flush and change of liveness
 	versions [versionShards]atomic.Uint64
 
-	hits, misses, invalidations, flushes, evictions atomic.Uint64
+	hits                                      stripedCounter // on the hot path
+	misses, invalidations, flushes, evictions atomic.Uint64
 }
 
 func newLocalCache(o LocalCacheOptions) *localCache {
 	lc := &localCache{opts: o, base: time.Now(), maxStale: o.MaxStaleness, seed: maphash.MakeSeed()}
+	lc.minWeight = uint32(min((o.MaxBytes+int64(o.MaxEntries)-1)/int64(o.MaxEntries), math.MaxUint32))
 	lc.store = otter.Must(&otter.Options[string, *localEntry]{
-		MaximumSize: o.MaxEntries,
+		MaximumWeight: uint64(o.MaxBytes),
+		Weigher:       func(_ string, e *localEntry) uint32 { return e.weight },
+		// MaxStaleness is otter's expiry, so a hit reads the clock once
+		// (otter's, to check it) and expired entries leave memory.
+		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, *localEntry]) time.Duration {
+			return lc.maxStale - (time.Since(lc.base) - e.Value.fetched)
+		}),
+		// Maintenance runs on the goroutine that triggers it: with the
+		// default executor a hot key's reads start a goroutine every 16
+		// reads (to drain otter's read buffer), which costs more than the
+		// drain itself. The expiry ticker still cleans up an idle cache.
+		Executor: func(fn func()) { fn() },
 		OnAtomicDeletion: func(e otter.DeletionEvent[string, *localEntry]) {
 			if e.Cause == otter.CauseOverflow {
 				lc.evictions.Add(1)
@@ -110,15 +141,28 @@ type fillToken struct {
 
 // get returns the value cached for full key k and pointer type typ. A miss
 // is counted by begin, which every read that goes to Redis calls once.
+// Byte slices are returned as copies, so a caller may write into them. One
+// hit in policySample is shown to otter's eviction policy; the others look
+// up quietly. One random number picks that and the hit counter's stripe.
 func (lc *localCache) get(k string, typ reflect.Type) (any, bool) {
 	if !lc.live.Load() {
 		return nil, false
 	}
-	e, ok := lc.store.GetIfPresent(k)
-	if !ok || e.typ != typ || time.Since(lc.base)-e.fetched >= lc.maxStale {
+	r := rand.Uint32()
+	var e *localEntry
+	ok := false
+	if r&(policySample-1) == 0 {
+		e, ok = lc.store.GetIfPresent(k) // never an entry older than MaxStaleness
+	} else if en, found := lc.store.GetEntryQuietly(k); found {
+		e, ok = en.Value, true
+	}
+	if !ok || e.typ != typ {
 		return nil, false
 	}
-	lc.hits.Add(1)
+	lc.hits.add(r >> 16)
+	if e.bytes {
+		return cloneBytes(e.val), true
+	}
 	return e.val, true
 }
 
@@ -141,14 +185,20 @@ func (lc *localCache) begin(k string) fillToken {
 }
 
 // fill stores a value read after begin, unless k was invalidated or the
-// cache flushed meanwhile. It stores first and checks after, so an
-// invalidation that runs between the two removes the entry itself or is
-// seen here.
-func (lc *localCache) fill(k string, typ reflect.Type, t fillToken, v any) {
-	if !t.ok || !lc.valid(t) {
+// cache flushed meanwhile. size is the value's encoded length. A byte slice
+// is stored as a copy: the caller keeps the one it got. fill stores first
+// and checks after, so an invalidation that runs between the two removes
+// the entry itself or is seen here.
+func (lc *localCache) fill(k string, typ reflect.Type, t fillToken, v any, size int) {
+	if !t.ok || !lc.valid(t) || time.Since(lc.base)-t.fetched >= lc.maxStale {
 		return
 	}
-	lc.store.Set(k, &localEntry{typ: typ, val: v, fetched: t.fetched})
+	e := &localEntry{typ: typ, val: v, fetched: t.fetched}
+	e.weight = uint32(min(max(int64(len(k))+int64(size), int64(lc.minWeight)), math.MaxUint32))
+	if isByteSlice(v) {
+		e.val, e.bytes = cloneBytes(v), true
+	}
+	lc.store.Set(k, e)
 	if !lc.valid(t) {
 		lc.store.Invalidate(k)
 	}
@@ -191,7 +241,7 @@ func (lc *localCache) addStats(s *CacheStats) {
 	if lc == nil {
 		return
 	}
-	s.LocalHits = lc.hits.Load()
+	s.LocalHits = lc.hits.load()
 	s.LocalMisses = lc.misses.Load()
 	s.LocalInvalidations = lc.invalidations.Load()
 	s.LocalFlushes = lc.flushes.Load()
@@ -202,4 +252,48 @@ func (lc *localCache) close() {
 	lc.live.Store(false)
 	lc.flush()
 	lc.store.StopAllGoroutines()
+}
+
+// isByteSlice reports whether v is a []byte or a named type of it.
+func isByteSlice(v any) bool {
+	t := reflect.TypeOf(v)
+	return t != nil && t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8
+}
+
+// cloneBytes copies a byte slice held in v, keeping its type.
+func cloneBytes(v any) any {
+	if b, ok := v.([]byte); ok {
+		return bytes.Clone(b)
+	}
+	rv := reflect.ValueOf(v)
+	c := reflect.New(rv.Type()).Elem()
+	c.SetBytes(bytes.Clone(rv.Bytes()))
+	return c.Interface()
+}
+
+// policySample: one hit in this many is shown to otter's eviction policy.
+// Recording a read costs a slot in a lossy buffer and, every 16 slots, a
+// drain into the frequency sketch; a sample keeps the frequencies' order.
+const policySample = 8
+
+// counterStripes spreads a hot counter over cache lines.
+const counterStripes = 16
+
+// stripedCounter is a counter that goroutines on different cores add to
+// without fighting over one cache line.
+type stripedCounter struct {
+	stripes [counterStripes]struct {
+		n atomic.Uint64
+		_ [56]byte
+	}
+}
+
+func (c *stripedCounter) add(r uint32) { c.stripes[r%counterStripes].n.Add(1) }
+
+func (c *stripedCounter) load() uint64 {
+	var n uint64
+	for i := range c.stripes {
+		n += c.stripes[i].n.Load()
+	}
+	return n
 }

@@ -3,6 +3,7 @@ package redisclient
 import (
 	"errors"
 	"reflect"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -29,11 +30,13 @@ func TestLocalCacheOptions(t *testing.T) {
 	assert.Equal(t, DefaultLocalCacheMaxEntries, o.MaxEntries)
 	assert.Equal(t, DefaultLocalCacheMaxStaleness, o.MaxStaleness)
 	assert.Equal(t, DefaultLocalCachePingInterval, o.PingInterval)
+	assert.Equal(t, int64(DefaultLocalCacheMaxBytes), o.MaxBytes)
 	for _, tc := range []struct {
 		opts LocalCacheOptions
 		name string
 	}{
 		{LocalCacheOptions{MaxEntries: -1}, "LocalCache.MaxEntries"},
+		{LocalCacheOptions{MaxBytes: -1}, "LocalCache.MaxBytes"},
 		{LocalCacheOptions{MaxStaleness: time.Microsecond}, "LocalCache.MaxStaleness"},
 		{LocalCacheOptions{MaxStaleness: -time.Second}, "LocalCache.MaxStaleness"},
 		{LocalCacheOptions{PingInterval: -1}, "LocalCache.PingInterval"},
@@ -56,12 +59,12 @@ func TestLocalCacheFillAfterInvalidateIsDropped(t *testing.T) {
 			tok := lc.begin("k")
 			require.True(t, tok.ok)
 			interfere()
-			lc.fill("k", stringPtr, tok, "old")
+			lc.fill("k", stringPtr, tok, "old", 1)
 			_, ok := lc.get("k", stringPtr)
 			assert.False(t, ok, "a fill that raced an invalidation was stored")
 
 			tok = lc.begin("k")
-			lc.fill("k", stringPtr, tok, "new")
+			lc.fill("k", stringPtr, tok, "new", 1)
 			v, ok := lc.get("k", stringPtr)
 			require.True(t, ok)
 			assert.Equal(t, "new", v)
@@ -74,7 +77,7 @@ func TestLocalCacheFillAfterInvalidateIsDropped(t *testing.T) {
 // another.
 func TestLocalCacheKeyedByType(t *testing.T) {
 	lc := newTestLocalCache(t, LocalCacheOptions{})
-	lc.fill("k", stringPtr, lc.begin("k"), "s")
+	lc.fill("k", stringPtr, lc.begin("k"), "s", 1)
 	_, ok := lc.get("k", reflect.TypeFor[*int]())
 	assert.False(t, ok)
 	v, ok := lc.get("k", stringPtr)
@@ -84,7 +87,7 @@ func TestLocalCacheKeyedByType(t *testing.T) {
 
 func TestLocalCacheMaxStaleness(t *testing.T) {
 	lc := newTestLocalCache(t, LocalCacheOptions{MaxStaleness: 30 * time.Millisecond})
-	lc.fill("k", stringPtr, lc.begin("k"), "v")
+	lc.fill("k", stringPtr, lc.begin("k"), "v", 1)
 	start := time.Now()
 	require.Eventually(t, func() bool { _, ok := lc.get("k", stringPtr); return !ok }, 5*time.Second, time.Millisecond)
 	assert.GreaterOrEqual(t, time.Since(start), 20*time.Millisecond, "entry dropped before MaxStaleness")
@@ -92,7 +95,7 @@ func TestLocalCacheMaxStaleness(t *testing.T) {
 
 func TestLocalCacheNotServedWhileTrackingDown(t *testing.T) {
 	lc := newTestLocalCache(t, LocalCacheOptions{})
-	lc.fill("k", stringPtr, lc.begin("k"), "v")
+	lc.fill("k", stringPtr, lc.begin("k"), "v", 1)
 	lc.setLive(false)
 	_, ok := lc.get("k", stringPtr)
 	assert.False(t, ok)
@@ -105,12 +108,46 @@ func TestLocalCacheNotServedWhileTrackingDown(t *testing.T) {
 func TestLocalCacheBounded(t *testing.T) {
 	lc := newTestLocalCache(t, LocalCacheOptions{MaxEntries: 100})
 	for i := range 2000 {
-		k := "k" + string(rune('a'+i%26)) + time.Duration(i).String()
-		lc.fill(k, stringPtr, lc.begin(k), "v")
+		k := "k" + strconv.Itoa(i)
+		lc.fill(k, stringPtr, lc.begin(k), "v", 1)
 	}
 	lc.store.CleanUp()
 	assert.LessOrEqual(t, lc.store.EstimatedSize(), 100)
 	assert.Positive(t, lc.evictions.Load())
+}
+
+// MaxBytes bounds the sum of key and encoded value sizes; MaxEntries still
+// holds for small values.
+func TestLocalCacheMaxBytes(t *testing.T) {
+	t.Run("large values", func(t *testing.T) {
+		lc := newTestLocalCache(t, LocalCacheOptions{MaxEntries: 1000, MaxBytes: 100_000})
+		for i := range 200 {
+			k := "k" + strconv.Itoa(i)
+			lc.fill(k, stringPtr, lc.begin(k), "v", 10_000)
+		}
+		lc.store.CleanUp()
+		assert.LessOrEqual(t, lc.store.WeightedSize(), uint64(100_000))
+		assert.LessOrEqual(t, lc.store.EstimatedSize(), 10)
+		assert.Positive(t, lc.store.EstimatedSize())
+		assert.Positive(t, lc.evictions.Load())
+	})
+	t.Run("small values", func(t *testing.T) {
+		lc := newTestLocalCache(t, LocalCacheOptions{MaxEntries: 50, MaxBytes: 1 << 20})
+		for i := range 500 {
+			k := "k" + strconv.Itoa(i)
+			lc.fill(k, stringPtr, lc.begin(k), "v", 10)
+		}
+		lc.store.CleanUp()
+		assert.LessOrEqual(t, lc.store.EstimatedSize(), 50)
+		assert.Greater(t, lc.store.EstimatedSize(), 25, "the byte bound evicted small values")
+	})
+	t.Run("value over the bound", func(t *testing.T) {
+		lc := newTestLocalCache(t, LocalCacheOptions{MaxBytes: 1000})
+		lc.fill("big", stringPtr, lc.begin("big"), "v", 5000)
+		lc.store.CleanUp()
+		_, ok := lc.get("big", stringPtr)
+		assert.False(t, ok)
+	})
 }
 
 // Concurrent fills, invalidations and flushes: run under -race.
@@ -139,7 +176,7 @@ func TestLocalCacheConcurrent(t *testing.T) {
 						_ = p.Q[0] + float64(p.M["a"])
 						continue
 					}
-					lc.fill(k, typ, lc.begin(k), pred{Q: []float64{1}, M: map[string]int{"a": 1}})
+					lc.fill(k, typ, lc.begin(k), pred{Q: []float64{1}, M: map[string]int{"a": 1}}, 1)
 				}
 			}
 		})

@@ -1,9 +1,9 @@
 package redisclient
 
 import (
-	"bytes"
 	"context"
 	"reflect"
+	"slices"
 	"strings"
 	"unsafe"
 
@@ -34,15 +34,20 @@ func closeLocalCache(sh *shared) {
 // keyBufSize is the longest full key a hot read builds on the stack.
 const keyBufSize = 256
 
-// joinKey returns prefix+key, in buf when it fits so the lookup does not
-// allocate. The result must not outlive buf.
-func joinKey(buf *[keyBufSize]byte, prefix, key string) string {
-	n := len(prefix) + len(key)
-	if n > keyBufSize {
-		return prefix + key
+// joinKey returns the concatenation of parts, in buf when it fits so the
+// lookup does not allocate. The result must not outlive buf.
+func joinKey(buf *[keyBufSize]byte, parts ...string) string {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
 	}
-	copy(buf[:], prefix)
-	copy(buf[len(prefix):], key)
+	if n > keyBufSize {
+		return strings.Join(parts, "")
+	}
+	at := 0
+	for _, p := range parts {
+		at += copy(buf[at:], p)
+	}
 	return unsafe.String(&buf[0], n)
 }
 
@@ -61,15 +66,32 @@ func (c *Client) localGet(key string, dest any) (ok bool) {
 	return true
 }
 
+// localGetPrediction serves GetCachedModelPrediction from the near cache,
+// with the key built on the stack; ok false as for localGet (predictionKey
+// reports bad names).
+func (c *Client) localGetPrediction(model, inputHash string, dest any) (ok bool) {
+	if c.err != nil || c.shared.closed.Load() || model == "" || inputHash == "" ||
+		!separable(model, c.sep) || !separable(inputHash, c.sep) || !fillableDest(dest) {
+		return false
+	}
+	var buf [keyBufSize]byte
+	v, ok := c.shared.local.get(joinKey(&buf, c.prefix, "model", c.sep, model, c.sep, inputHash), reflect.TypeOf(dest))
+	if !ok {
+		return false
+	}
+	assignLocal(dest, v)
+	return true
+}
+
 // assignLocal copies a cached value into dest, whose type it was cached
-// for. Byte slices are copied, as callers commonly write into them; other
-// values share their maps, slices and pointers with the cache (read-only).
+// for. Byte slices come from get already copied; other values share their
+// maps, slices and pointers with the cache (read-only).
 func assignLocal(dest, v any) {
 	switch d := dest.(type) {
 	case *string:
 		*d = v.(string)
 	case *[]byte:
-		*d = bytes.Clone(v.([]byte))
+		*d = v.([]byte)
 	default:
 		reflect.ValueOf(dest).Elem().Set(reflect.ValueOf(v))
 	}
@@ -94,11 +116,7 @@ func (c *Client) getFullLocal(ctx context.Context, lc *localCache, op, k string,
 		return opErr(op, k, err)
 	}
 	if tok.ok && typ != nil && typ.Kind() == reflect.Pointer {
-		v := reflect.ValueOf(dest).Elem().Interface()
-		if b, isBytes := v.([]byte); isBytes {
-			v = bytes.Clone(b) // the caller owns the slice it got
-		}
-		lc.fill(k, typ, tok, v)
+		lc.fill(k, typ, tok, reflect.ValueOf(dest).Elem().Interface(), len(s))
 	}
 	return nil
 }
@@ -123,10 +141,10 @@ func localPeek[T any](c *Client, full []string) (vals []T, hit []bool, toks []fi
 	return vals, hit, toks
 }
 
-// localFill caches a value of a batch read.
-func localFill[T any](c *Client, k string, tok fillToken, v T) {
+// localFill caches a value read from Redis (size: its encoded length).
+func localFill[T any](c *Client, k string, tok fillToken, v T, size int) {
 	if lc := c.shared.local; lc != nil && tok.ok {
-		lc.fill(k, reflect.TypeFor[*T](), tok, any(v))
+		lc.fill(k, reflect.TypeFor[*T](), tok, any(v), size)
 	}
 }
 
@@ -216,16 +234,33 @@ type LocalCacheHealth struct {
 	Tracking bool `json:"tracking"`
 	// TrackedNodes counts the nodes with a tracking connection (up or not).
 	TrackedNodes int `json:"tracked_nodes"`
+	// Nodes lists the tracking connections by server, sorted.
+	Nodes []LocalCacheNode `json:"nodes"`
 	// Entries is the number of cached values (an estimate).
 	Entries int `json:"entries"`
+}
+
+// LocalCacheNode is one tracking connection in a LocalCacheHealth.
+type LocalCacheNode struct {
+	// Addr is the server the connection is on (the one it last reached:
+	// under Sentinel, the master it found).
+	Addr string `json:"addr"`
+	// Tracking is true while the connection is subscribed with tracking on.
+	Tracking bool `json:"tracking"`
 }
 
 func (sh *shared) localHealth() *LocalCacheHealth {
 	if sh.local == nil {
 		return nil
 	}
-	sh.tracking.mu.Lock()
-	n := len(sh.tracking.nodes)
-	sh.tracking.mu.Unlock()
-	return &LocalCacheHealth{Tracking: sh.local.live.Load(), TrackedNodes: n, Entries: sh.local.store.EstimatedSize()}
+	t := sh.tracking
+	h := &LocalCacheHealth{Tracking: sh.local.live.Load(), Entries: sh.local.store.EstimatedSize()}
+	t.mu.Lock()
+	for _, n := range t.nodes {
+		h.Nodes = append(h.Nodes, LocalCacheNode{Addr: n.server(), Tracking: n.up})
+	}
+	t.mu.Unlock()
+	h.TrackedNodes = len(h.Nodes)
+	slices.SortFunc(h.Nodes, func(a, b LocalCacheNode) int { return strings.Compare(a.Addr, b.Addr) })
+	return h
 }

@@ -59,7 +59,7 @@ func (t *telemetry) registerInstruments(sh *shared) error {
 		localMisses        = counter("redisclient.local.misses", "{miss}", "Reads the near cache passed on to Redis")
 		localInvalidations = counter("redisclient.local.invalidations", "{key}", "Near-cache keys dropped by Redis's invalidations or this client's writes")
 		localFlushes       = counter("redisclient.local.flushes", "{flush}", "Whole near-cache flushes: FLUSHDB/FLUSHALL, tracking lost or back")
-		localEvictions     = counter("redisclient.local.evictions", "{entry}", "Near-cache values dropped to stay within MaxEntries")
+		localEvictions     = counter("redisclient.local.evictions", "{entry}", "Near-cache values dropped to stay within MaxEntries and MaxBytes")
 		localEntries       = gauge("redisclient.local.entries", "{entry}", "Values held by the near cache now (an estimate)")
 
 		subsLive       = gauge("redisclient.pubsub.subscriptions", "{subscription}", "Open subscriptions")

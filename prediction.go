@@ -110,6 +110,9 @@ func (c *Client) CacheModelPrediction(ctx context.Context, model, inputHash stri
 // GetCachedModelPrediction decodes the cached prediction of model for
 // inputHash into dest; ErrNotFound on a miss.
 func (c *Client) GetCachedModelPrediction(ctx context.Context, model, inputHash string, dest any) error {
+	if c.shared.local != nil && c.localGetPrediction(model, inputHash, dest) {
+		return nil
+	}
 	k, err := c.predictionKey("get prediction", model, inputHash)
 	if err != nil {
 		return err
@@ -170,7 +173,7 @@ func GetModelPredictions[T any](ctx context.Context, c *Client, model string, in
 		}
 		found[inputHashes[i]] = v
 		if toks != nil {
-			localFill(c, keys[i], toks[i], v)
+			localFill(c, keys[i], toks[i], v, len(r.s))
 		}
 	})
 	return found, missing, b.err("get predictions", keys)

@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -31,6 +32,8 @@ type tracking struct {
 	// sentinel: check the role on connect, as the master may have moved
 	sentinel bool
 
+	base *redis.Options // of the one node (standalone, Sentinel)
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -45,11 +48,21 @@ type tracking struct {
 
 // nodeTracker is the tracking connection of one node.
 type nodeTracker struct {
-	addr   string
+	addr   string // the cluster node; "" for the one server or Sentinel master
 	rdb    *redis.Client
 	up     bool // subscribed with tracking on (under tracking.mu)
 	cancel context.CancelFunc
 	done   chan struct{}
+	remote atomic.Value // string: the address of the server last dialed
+}
+
+// server returns the address of the server the tracker last connected to,
+// or its configured address before the first connection.
+func (n *nodeTracker) server() string {
+	if s, _ := n.remote.Load().(string); s != "" {
+		return s
+	}
+	return n.addr
 }
 
 func startTracking(lc *localCache, sh *shared) *tracking {
@@ -72,18 +85,39 @@ func startTracking(lc *localCache, sh *shared) *tracking {
 		t.wg.Add(1)
 		go t.followCluster()
 	case *redis.Client:
+		t.base = rdb.Options()
 		t.mu.Lock()
-		t.startNode("", rdb.Options())
+		t.startNode("", t.base)
 		t.mu.Unlock()
+		if t.sentinel {
+			t.wg.Add(1)
+			go t.followSentinel(newSentinelWatch(sh.opts, t.ping))
+		}
 	}
 	return t
 }
 
-// trackingOptions derives the options of a tracking connection from a
+// trackingOptions derives the options of n's tracking connection from a
 // node's: RESP2 (invalidations arrive as Pub/Sub messages), one connection,
-// and an OnConnect that turns tracking on for every new connection.
-func (t *tracking) trackingOptions(base *redis.Options) *redis.Options {
+// a dialer that records the server it reached, and an OnConnect that turns
+// tracking on for every new connection.
+func (t *tracking) trackingOptions(base *redis.Options, n *nodeTracker) *redis.Options {
 	o := *base
+	dial := o.Dialer
+	if dial == nil {
+		dial = redis.NewDialer(base)
+	}
+	o.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		cn, err := dial(ctx, network, addr)
+		if err == nil {
+			remote := addr
+			if a := cn.RemoteAddr(); a != nil && a.Network() == "tcp" {
+				remote = a.String()
+			}
+			n.remote.Store(remote)
+		}
+		return cn, err
+	}
 	o.Protocol = 2
 	o.PoolSize = 1
 	o.MinIdleConns = 0
@@ -120,7 +154,7 @@ func (t *tracking) trackingOptions(base *redis.Options) *redis.Options {
 func (t *tracking) startNode(addr string, base *redis.Options) {
 	ctx, cancel := context.WithCancel(t.ctx)
 	n := &nodeTracker{addr: addr, cancel: cancel, done: make(chan struct{})}
-	n.rdb = redis.NewClient(t.trackingOptions(base))
+	n.rdb = redis.NewClient(t.trackingOptions(base, n))
 	t.nodes[addr] = n
 	t.recompute()
 	t.wg.Add(1)
