@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/systemtrader/redisclient/internal/redisinfo"
 	"github.com/systemtrader/redisclient/internal/testkit"
 )
 
@@ -125,9 +126,9 @@ func requireTrackingOn(t *testing.T, c *Client, addr string) {
 // after each failover the tracking connection is on the new master (Health
 // says so) and another client's write there invalidates.
 func TestLocalCacheSentinelFailover(t *testing.T) {
-	_, env := startOwnServers(t, "sentinel")
-	sentinels, name := strings.Split(env[envSentinelAddrs], ","), env[envSentinelMaster]
-	first, second := env[sentinelMasterAddrVar], env[sentinelReplicaAddrVar]
+	_, env := testkit.StartServers(t, "sentinel")
+	sentinels, name := strings.Split(env[testkit.EnvSentinelAddrs], ","), env[testkit.EnvSentinelMaster]
+	first, second := env[testkit.EnvSentinelMasterAddr], env[testkit.EnvSentinelReplicaAddr]
 	require.NotEmpty(t, first)
 	require.NotEmpty(t, second)
 	c := newTrackedClient(t, Options{SentinelAddrs: sentinels, MasterName: name,
@@ -280,7 +281,7 @@ func TestLocalCacheSentinelFailover(t *testing.T) {
 	waitSyncedReplica(t, ctx, sc, name) // the demoted master, of the new one
 	info, err := plainRedis(t, second).Info(ctx, "server").Result()
 	require.NoError(t, err)
-	pid, err := strconv.Atoi(infoFields(info)["process_id"])
+	pid, err := strconv.Atoi(redisinfo.Parse(info)["process_id"])
 	require.NoError(t, err)
 	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
 	waitMaster(first)
@@ -307,9 +308,9 @@ func TestLocalCacheSentinelFailover(t *testing.T) {
 // requiring a password, which connections already open keep, and the
 // sentinels' connections are closed.)
 func TestLocalCacheSentinelMasterCutOff(t *testing.T) {
-	_, env := startOwnServers(t, "sentinel")
-	sentinels, name := strings.Split(env[envSentinelAddrs], ","), env[envSentinelMaster]
-	first, second := env[sentinelMasterAddrVar], env[sentinelReplicaAddrVar]
+	_, env := testkit.StartServers(t, "sentinel")
+	sentinels, name := strings.Split(env[testkit.EnvSentinelAddrs], ","), env[testkit.EnvSentinelMaster]
+	first, second := env[testkit.EnvSentinelMasterAddr], env[testkit.EnvSentinelReplicaAddr]
 	c := newTrackedClient(t, Options{SentinelAddrs: sentinels, MasterName: name,
 		LocalCache: &LocalCacheOptions{MaxStaleness: time.Minute, PingInterval: 100 * time.Millisecond}})
 	requireTrackingOn(t, c, first)
