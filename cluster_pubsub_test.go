@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/systemtrader/redisclient/internal/testkit"
 )
 
 // orderedInbox collects the payloads one subscription receives.
@@ -153,7 +154,7 @@ func TestClusterInteropPubSub(t *testing.T) {
 	cmd := pythonCommand(ctx, "pypubsub.py", url, c.Name(), "subscribe", "signals", "3", "8")
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	var stderr pyLockedBuffer
+	var stderr testkit.Buffer
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })

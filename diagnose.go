@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/systemtrader/redisclient/internal/noperm"
 )
 
 // FailureKind says why Health could not use Redis, so that monitoring and
@@ -69,21 +71,6 @@ const (
 // probeTimeout bounds each of diagnose's extra connections.
 const probeTimeout = time.Second
 
-// deniedCommand returns the command a NOPERM reply names, lower case ("" for
-// other errors and for denied keys or channels).
-func deniedCommand(err error) string {
-	msg, ok := replyError(err)
-	if !ok || !strings.HasPrefix(msg, "NOPERM ") {
-		return ""
-	}
-	_, rest, ok := strings.Cut(msg, "to run the '")
-	if !ok {
-		return ""
-	}
-	name, _, _ := strings.Cut(rest, "'")
-	return strings.ToLower(name)
-}
-
 // diagnose tells why err, the failure of a health check against addr (the
 // first server the client dials, "" if unknown), happened, and returns the
 // problem line with its fix. It may open one more connection to addr,
@@ -106,7 +93,7 @@ func diagnoseReply(err error, msg string) (FailureKind, string) {
 	code, _, _ := strings.Cut(msg, " ")
 	switch code {
 	case "NOPERM":
-		if cmd := deniedCommand(err); cmd != "" {
+		if cmd := noperm.Command(err); cmd != "" {
 			return FailureNoPerm, "the ACL user may not run " + strings.ToUpper(cmd) + " (NOPERM), which every new connection needs: allow +" + cmd
 		}
 		return FailureNoPerm, "the ACL user is refused (NOPERM): " + msg

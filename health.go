@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/systemtrader/redisclient/internal/noperm"
 	"github.com/systemtrader/redisclient/internal/redisinfo"
 )
 
@@ -310,7 +311,7 @@ func nodeHealth(ctx context.Context, rdb redis.Cmdable) NodeHealth {
 	pingDenied := false
 	ping := func() error {
 		err := rdb.Ping(ctx).Err()
-		if deniedCommand(err) == "ping" {
+		if noperm.Command(err) == "ping" {
 			pingDenied = true
 			return nil
 		}
@@ -325,7 +326,7 @@ func nodeHealth(ctx context.Context, rdb redis.Cmdable) NodeHealth {
 	switch {
 	case err == nil:
 		n.ServerHealth = parseInfo(info)
-	case deniedCommand(err) == "info":
+	case noperm.Command(err) == "info":
 		n.notes = append(n.notes, noteNoInfo)
 	default:
 		n.Error = "INFO: " + err.Error()

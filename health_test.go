@@ -4,14 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/alicebob/miniredis/v2/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/systemtrader/redisclient/internal/testkit"
 )
 
 // cannedInfo is an INFO reply of a real Redis 7, trimmed.
@@ -234,41 +233,8 @@ func mustAtoi(t *testing.T, s string) int {
 	return n
 }
 
-// blackhole accepts connections and never answers, like a hung server or a
-// dropped network path.
-func blackhole(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var mu sync.Mutex
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			cn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, cn)
-			mu.Unlock()
-			go func() { _, _ = io.Copy(io.Discard, cn) }()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		mu.Lock()
-		defer mu.Unlock()
-		for _, cn := range conns {
-			cn.Close()
-		}
-	})
-	return ln.Addr().String()
-}
-
 func TestHealthHandlerHonoursTimeout(t *testing.T) {
-	c, err := New(Options{Addr: blackhole(t), ReadTimeout: 10 * time.Second, DialTimeout: 10 * time.Second})
+	c, err := New(Options{Addr: testkit.Blackhole(t), ReadTimeout: 10 * time.Second, DialTimeout: 10 * time.Second})
 	require.NoError(t, err)
 	defer c.Close()
 	h := c.HealthHandler()
@@ -368,16 +334,4 @@ func TestHealthClosedConnectionIsNotARefusal(t *testing.T) {
 	for _, p := range r.Problems {
 		assert.NotContains(t, p, "refuses commands")
 	}
-}
-
-func TestDeniedCommand(t *testing.T) {
-	for msg, want := range map[string]string{
-		"NOPERM this user has no permissions to run the 'ping' command":                   "ping",
-		"NOPERM User app has no permissions to run the 'INFO' command":                    "info",
-		"NOPERM this user has no permissions to access one of the keys used as arguments": "",
-		"WRONGPASS invalid username-password pair or user is disabled.":                   "",
-	} {
-		assert.Equal(t, want, deniedCommand(fmt.Errorf("x: %w", replyErr(msg))), msg)
-	}
-	assert.Equal(t, "", deniedCommand(io.EOF))
 }

@@ -16,7 +16,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -53,24 +52,6 @@ func runPython(t testing.TB, ctx context.Context, stdin []byte, script string, a
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	require.NoError(t, cmd.Run(), "%s: %s", script, stderr.String())
 	return stdout.Bytes()
-}
-
-// pyLockedBuffer collects a running process's output safely.
-type pyLockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *pyLockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *pyLockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func pythonCommand(ctx context.Context, script string, args ...string) *exec.Cmd {
@@ -895,7 +876,7 @@ func TestInteropPubSubGoToPython(t *testing.T) {
 	cmd := pythonCommand(ctx, "pypubsub.py", url, ns, "subscribe", "signals", strconv.Itoa(len(messages)), "8")
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	var stderr pyLockedBuffer
+	var stderr testkit.Buffer
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })

@@ -10,12 +10,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/systemtrader/redisclient/internal/testkit"
 )
 
 // Markers around the special characters: no part of a secret may show, so
@@ -259,10 +261,7 @@ func TestSecretsNeverInErrorsReportsOrLogs(t *testing.T) {
 	}
 }
 
+// closedAddr is a loopback address nothing listens on.
 func closedAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return addr
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(testkit.FreePort(t)))
 }

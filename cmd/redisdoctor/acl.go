@@ -1,27 +1,8 @@
 package main
 
-import (
-	"errors"
-	"strings"
+import "github.com/systemtrader/redisclient/internal/noperm"
 
-	"github.com/redis/go-redis/v9"
-)
-
-// deniedCommand returns the command a NOPERM reply names, lower case, or ""
-// ("NOPERM this user has no permissions to run the 'ping' command").
-func deniedCommand(err error) string {
-	var re redis.Error
-	if err == nil || !errors.As(err, &re) || !strings.HasPrefix(re.Error(), "NOPERM ") {
-		return ""
-	}
-	_, rest, ok := strings.Cut(re.Error(), "to run the '")
-	if !ok {
-		return ""
-	}
-	name, _, _ := strings.Cut(rest, "'")
-	return strings.ToLower(name)
-}
-
+// asUser names the ACL user in a detail line, when there is one.
 func asUser(t target) string {
 	if t.user != "" {
 		return " as ACL user " + t.user
@@ -35,7 +16,7 @@ const libraryRule = "the rule of user redisclient in deploy/users.conf (its keys
 // nopermAdvice is the fix when the ACL user may not run a command every
 // connection needs: grant what the library needs, nothing more.
 func nopermAdvice(t target, err error) string {
-	if deniedCommand(err) == "select" {
+	if noperm.Command(err) == "select" {
 		return "The ACL user may not run SELECT, which every connection to a DB other than 0 needs: allow +select for it (`" +
 			t.cli("") + " acl setuser " + userOr(t) + " +select` as an admin user, and in deploy/users.conf), or use DB 0."
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/systemtrader/redisclient"
+	"github.com/systemtrader/redisclient/internal/noperm"
 )
 
 // This file judges the first connection: the reachable and auth checks.
@@ -19,7 +20,7 @@ import (
 func connectChecks(t target, err error, took time.Duration, h redisclient.HealthReport) (reach, auth Check, ok bool) {
 	reach = Check{Name: checkReachable}
 	auth = Check{Name: checkAuth}
-	if deniedCommand(err) == "ping" {
+	if noperm.Command(err) == "ping" {
 		// A NOPERM reply is an answer: the user authenticated and may not
 		// run PING. The other checks run on what it may do.
 		reach.Status = StatusOK

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/systemtrader/redisclient"
+	"github.com/systemtrader/redisclient/internal/noperm"
 	"github.com/systemtrader/redisclient/internal/redisinfo"
 )
 
@@ -130,5 +131,5 @@ func collect(ctx context.Context, c redis.Cmdable, n *node) {
 // refuses the command for now (loading its data, or a persistence error).
 func answered(err error) bool {
 	k := classify(err)
-	return k == "loading" || k == "misconf" || deniedCommand(err) == "ping"
+	return k == "loading" || k == "misconf" || noperm.Command(err) == "ping"
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"slices"
 	"strings"
+
+	"github.com/systemtrader/redisclient/internal/noperm"
 )
 
 // verdict is the result of a check on one node.
@@ -47,7 +49,7 @@ func missing(n *node, what string) verdict {
 // deniedAdvice is the fix for a diagnostic command the ACL user may not
 // run: the doctor's operator user, not more rights for the service's user.
 func deniedAdvice(err error) []string {
-	cmd, _, _ := strings.Cut(deniedCommand(err), "|") // "slowlog|len": SLOWLOG
+	cmd, _, _ := strings.Cut(noperm.Command(err), "|") // "slowlog|len": SLOWLOG
 	if cmd == "" {
 		return nil
 	}

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -65,15 +64,7 @@ var inputs = map[string]Features{
 	"TSLA": {"TSLA", 5, []float64{0.01, -0.012, 0.003, -0.001, 0.0}},
 }
 
-func main() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	err := run(ctx, os.Stdout)
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "predictions:", err)
-		os.Exit(1)
-	}
-}
+func main() { demo.Main("predictions", run) }
 
 // run is the example; it writes what it does to w.
 func run(ctx context.Context, w io.Writer) error {

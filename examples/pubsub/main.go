@@ -14,9 +14,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"sync"
-	"time"
 
 	"github.com/systemtrader/redisclient"
 	"github.com/systemtrader/redisclient/examples/internal/demo"
@@ -47,15 +45,7 @@ var signals = []Signal{
 	{"TSLA", Buy, 10, 242.00, "mean-reversion"},
 }
 
-func main() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	err := run(ctx, os.Stdout)
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "pubsub:", err)
-		os.Exit(1)
-	}
-}
+func main() { demo.Main("pubsub", run) }
 
 // run is the example; it writes what it does to w.
 func run(ctx context.Context, w io.Writer) error {

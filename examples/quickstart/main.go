@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/systemtrader/redisclient"
@@ -27,15 +26,7 @@ type Quote struct {
 	Ask    float64 `json:"ask"`
 }
 
-func main() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	err := run(ctx, os.Stdout)
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "quickstart:", err)
-		os.Exit(1)
-	}
-}
+func main() { demo.Main("quickstart", run) }
 
 // run is the example; it writes what it does to w.
 func run(ctx context.Context, w io.Writer) error {

@@ -59,3 +59,10 @@ func TestStartProcessReportsWhy(t *testing.T) {
 	assert.Contains(t, err.Error(), "Bad directive")
 	assert.Contains(t, err.Error(), "an earlier line of the log")
 }
+
+func TestBlackholeNeverAnswers(t *testing.T) {
+	addr := Blackhole(t)
+	err := Ping(addr) // Ping gives up after a second
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "timeout")
+}

@@ -1,10 +1,12 @@
-// Package demo connects the example programs to Redis.
+// Package demo runs the example programs and connects them to Redis.
 package demo
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/systemtrader/redisclient"
@@ -37,4 +39,16 @@ func Connect(w io.Writer) (*redisclient.Client, func(), error) {
 		return nil, nil, err
 	}
 	return c, func() { _ = c.Close(); mr.Close() }, nil
+}
+
+// Main runs an example: run with a 10 s deadline, writing to stdout. An
+// error is printed after the example's name and exits with status 1.
+func Main(name string, run func(context.Context, io.Writer) error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	err := run(ctx, os.Stdout)
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, name+":", err)
+		os.Exit(1)
+	}
 }
