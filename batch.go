@@ -78,7 +78,7 @@ func MGet[T any](ctx context.Context, c *Client, keys ...string) (map[string]T, 
 		}
 		out[keys[i]] = v
 		if toks != nil {
-			localFill(c, full[i], toks[i], v, len(r.s))
+			localFill(c, full[i], toks[i], v, len(s))
 		}
 	})
 	return out, b.err("mget", full)

@@ -173,7 +173,7 @@ func GetModelPredictions[T any](ctx context.Context, c *Client, model string, in
 		}
 		found[inputHashes[i]] = v
 		if toks != nil {
-			localFill(c, keys[i], toks[i], v, len(r.s))
+			localFill(c, keys[i], toks[i], v, len(s))
 		}
 	})
 	return found, missing, b.err("get predictions", keys)
