@@ -42,9 +42,6 @@ func reconnectPause(n int) time.Duration {
 	return expBackoff(50*time.Millisecond, time.Second, n-1)
 }
 
-// backoff is reconnectPause under the name consumer.go still calls.
-func backoff(n int) time.Duration { return reconnectPause(n) }
-
 // sleepUnless pauses for d and reports whether the pause ran out before
 // stop was closed. A pause of d <= 0 returns at once, false if stop is
 // closed.

@@ -45,6 +45,17 @@ func replyError(err error) (string, bool) {
 	return "", false
 }
 
+// replyCode returns the error code of a server error reply wrapped in err,
+// its first word ("NOGROUP", "WRONGTYPE", ...), or "" when err holds none.
+func replyCode(err error) string {
+	msg, ok := replyError(err)
+	if !ok {
+		return ""
+	}
+	code, _, _ := strings.Cut(msg, " ")
+	return code
+}
+
 // isReply reports whether err is a reply from the server (including a miss).
 func isReply(err error) bool {
 	_, ok := replyError(err)

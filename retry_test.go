@@ -634,3 +634,18 @@ func TestRetryErrorNamesOperation(t *testing.T) {
 	assert.Equal(t, "get", e.Op)
 	assert.True(t, strings.HasPrefix(err.Error(), "redisclient: get trading:k: LOADING"), err.Error())
 }
+
+// Stream consumers tell a missing or existing group by the reply's code,
+// like every other reply check: only a Redis error reply counts.
+func TestReplyCode(t *testing.T) {
+	busy := replyErr("BUSYGROUP Consumer Group name already exists")
+	noGroup := replyErr("NOGROUP No such key 'orders' or consumer group 'g' in XREADGROUP with GROUP option")
+	assert.Equal(t, "BUSYGROUP", replyCode(busy))
+	assert.Equal(t, "NOGROUP", replyCode(fmt.Errorf("read: %w", noGroup)))
+	assert.Equal(t, "", replyCode(nil))
+	assert.Equal(t, "", replyCode(errors.New("NOGROUP but not from Redis")))
+	assert.True(t, isBusyGroup(busy))
+	assert.False(t, isBusyGroup(noGroup))
+	assert.True(t, isNoGroup(fmt.Errorf("read: %w", noGroup)))
+	assert.False(t, isNoGroup(io.EOF))
+}
