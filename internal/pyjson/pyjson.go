@@ -63,7 +63,10 @@ func Unmarshal(data []byte, v any) error {
 		// The common case: no interface values to type and, unless the
 		// data holds NaN or Infinity, plain JSON.
 		err := json.Unmarshal(data, v)
-		if se := (*json.SyntaxError)(nil); err == nil || !errors.As(err, &se) {
+		if err == nil {
+			return nil
+		}
+		if se := (*json.SyntaxError)(nil); !errors.As(err, &se) {
 			return err
 		}
 	}
