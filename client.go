@@ -50,6 +50,7 @@ type shared struct {
 	nodes     *nodeBreakers // cluster: one breaker per node
 	topo      *topology     // cluster: re-reads the slot map after failures
 	subs      subscriptions
+	pubsub    pubsubHub // the connections subscriptions share
 	consumers consumers
 	local     *localCache // nil: near cache off
 	tracking  *tracking
@@ -185,7 +186,9 @@ func (c *Client) Close() error {
 		var loadsErr error
 		var wg sync.WaitGroup
 		wg.Go(func() { loadsErr = opErr("close", "", sh.loads.close(sh.opts.CloseTimeout)) })
+		sh.pubsub.closing.Store(true)
 		sh.subs.closeAll()
+		sh.pubsub.close()
 		sh.consumers.closeAll()
 		wg.Wait()
 		closeLocalCache(sh)

@@ -17,9 +17,12 @@ const (
 	// DefaultCloseTimeout bounds how long Subscription.Close waits for
 	// handlers that are still running.
 	DefaultCloseTimeout = 5 * time.Second
-	// DefaultHealthCheckInterval is how long a subscription waits in silence
-	// before it sends a PING to check that its connection is alive.
+	// DefaultHealthCheckInterval is how long a subscription's connection
+	// may stay silent before a PING checks that it is alive.
 	DefaultHealthCheckInterval = 5 * time.Second
+	// DefaultBlockTimeout bounds how long, in total, a Block subscription
+	// whose buffer stays full may hold up the connection it shares.
+	DefaultBlockTimeout = 2 * time.Second
 )
 
 // ErrHandlerPanic is wrapped by the error passed to SubscribeOptions.OnError
@@ -33,13 +36,23 @@ var ErrHandlerPanic = errors.New("redisclient: handler panicked")
 type OverflowPolicy int
 
 const (
-	// Block applies backpressure: the subscription stops reading from Redis
-	// until the handler has made room, so no message is lost inside the
-	// process. Messages then queue in Redis's output buffer for the
-	// connection; when that exceeds the server's client-output-buffer-limit
-	// for pubsub (32 MB, or 8 MB for a minute, by default), Redis closes the
-	// connection and drops what it held. The subscription then delivers what
-	// it had read, reconnects and calls OnReconnect to report the gap.
+	// Block applies backpressure: when the buffer is full, the reader of the
+	// connection waits for the handler to make room, so a handler that
+	// stalls for a moment loses nothing. The subscriptions of a client share
+	// that connection, so the wait holds up all of them; it is bounded by
+	// BlockTimeout: once the reader has waited that long in total for this
+	// subscription without its handler working the buffer down to half,
+	// messages that find the buffer full are dropped (counted in
+	// SubscriptionStats.Dropped, and logged once) until the handler has
+	// caught up to half the buffer. A handler that stays behind thus costs
+	// the other subscriptions at most BlockTimeout each time it falls
+	// behind, and loses messages only itself.
+	//
+	// While the reader waits, messages queue in Redis's output buffer for
+	// the connection; past the server's client-output-buffer-limit for
+	// pubsub (32 MB, or 8 MB for a minute, by default) Redis closes the
+	// connection and drops what it held. The subscriptions then deliver what
+	// they had read, reconnect and call OnReconnect to report the gap.
 	Block OverflowPolicy = iota + 1
 	// DropOldest keeps reading from Redis and, when the buffer is full,
 	// discards the oldest buffered message to make room for the new one.
@@ -88,25 +101,34 @@ type SubscribeOptions struct {
 	// network failure, a connection that stopped answering PING, or Redis
 	// closing a subscriber whose output buffer overflowed) and the
 	// subscription is confirmed again. Messages published during the gap
-	// are lost, so this is the place to resync state from Redis. It runs on
-	// the goroutine that reads from Redis, before any message published
-	// after the reconnect is read; handlers may still be busy with messages
-	// received before the loss. Reading pauses while it runs, so hand long
-	// work off to another goroutine. It must not call Close of its own
-	// subscription.
+	// are lost, so this is the place to resync state from Redis. It is
+	// queued in the subscription's buffer like a message: it runs after the
+	// handler has been handed every message received before the loss, and
+	// with Concurrency 1 before any message received after the reconnect.
+	// It runs on a handler goroutine, so it holds up this subscription only;
+	// it does not count against BufferSize and is never dropped. It must
+	// not call Close of its own subscription.
 	OnReconnect func()
 	// CloseTimeout bounds how long Close waits for running handlers after
 	// cancelling their context. 0 means DefaultCloseTimeout (5 s); a negative
 	// value is an error.
 	CloseTimeout time.Duration
 	// HealthCheckInterval is how long the connection may stay silent before
-	// the subscription sends a PING; when neither a message nor the reply
-	// arrives within another interval, it replaces the connection and
-	// reconnects, so a connection that died without being closed is noticed
-	// within two to three intervals. 0 means DefaultHealthCheckInterval
-	// (5 s); a negative value turns the check off, leaving such connections
-	// to TCP keepalive.
+	// a PING is sent; when neither a message nor the reply arrives within
+	// another interval, the connection is replaced and resubscribed, so a
+	// connection that died without being closed is noticed within two to
+	// three intervals. Subscriptions sharing a connection check it at the
+	// shortest interval among them. 0 means DefaultHealthCheckInterval
+	// (5 s); a negative value turns the check off for this subscription,
+	// leaving such connections to TCP keepalive when no subscription on the
+	// connection wants the check.
 	HealthCheckInterval time.Duration
+	// BlockTimeout bounds how long, in total, the connection's reader waits
+	// for room in this subscription's full buffer under Block before it
+	// drops messages for it instead (see Block). 0 means
+	// DefaultBlockTimeout (2 s); a negative value is an error. DropOldest
+	// never waits.
+	BlockTimeout time.Duration
 }
 
 func (o SubscribeOptions) validate() error {
@@ -117,6 +139,8 @@ func (o SubscribeOptions) validate() error {
 		return optionsError("PubSub.Concurrency %d: must not be negative", o.Concurrency)
 	case o.CloseTimeout < 0:
 		return optionsError("PubSub.CloseTimeout %v: must not be negative", o.CloseTimeout)
+	case o.BlockTimeout < 0:
+		return optionsError("PubSub.BlockTimeout %v: must not be negative", o.BlockTimeout)
 	case o.Overflow != 0 && o.Overflow != Block && o.Overflow != DropOldest:
 		return optionsError("PubSub.Overflow %v: want Block or DropOldest", o.Overflow)
 	}
@@ -149,6 +173,9 @@ func (o SubscribeOptions) withDefaults(def SubscribeOptions) SubscribeOptions {
 	}
 	if o.HealthCheckInterval == 0 {
 		o.HealthCheckInterval = orDefault(def.HealthCheckInterval, DefaultHealthCheckInterval)
+	}
+	if o.BlockTimeout == 0 {
+		o.BlockTimeout = orDefault(def.BlockTimeout, DefaultBlockTimeout)
 	}
 	return o
 }

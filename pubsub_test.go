@@ -182,14 +182,19 @@ func TestPubSubNamespaceIsolation(t *testing.T) {
 	}
 }
 
+// TestPublishReceiverCount: Publish returns Redis's count of receiving
+// connections. The subscriptions of one client share a connection, so three
+// of them on one channel count once (and all three get the message); another
+// client's subscription counts on its own.
 func TestPublishReceiverCount(t *testing.T) {
-	c, _ := newMiniredisClient(t, Options{})
+	c, mr := newMiniredisClient(t, Options{})
 	ctx := testCtx(t)
 	n, err := c.Publish(ctx, "nobody", "x")
 	require.NoError(t, err)
 	assert.Zero(t, n)
 
-	h, _ := collect(10)
+	var got atomic.Int32
+	h := func(context.Context, Message) error { got.Add(1); return nil }
 	for range 3 {
 		s, err := c.Subscribe(ctx, h, "crowd")
 		require.NoError(t, err)
@@ -197,7 +202,18 @@ func TestPublishReceiverCount(t *testing.T) {
 	}
 	n, err = c.Publish(ctx, "crowd", "x")
 	require.NoError(t, err)
-	assert.EqualValues(t, 3, n)
+	assert.EqualValues(t, 1, n, "one shared connection")
+	require.Eventually(t, func() bool { return got.Load() == 3 }, waitFor, time.Millisecond)
+
+	other, err := New(Options{Addr: mr.Addr()})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = other.Close() })
+	s, err := other.Subscribe(ctx, h, "crowd")
+	require.NoError(t, err)
+	closeSub(t, s)
+	n, err = c.Publish(ctx, "crowd", "x")
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, n, "another client has its own connection")
 }
 
 func TestSubscribeDeliversInOrder(t *testing.T) {
@@ -596,7 +612,7 @@ func TestSubscribeInvalidInput(t *testing.T) {
 	assert.ErrorContains(t, err, "publish trading:x")
 
 	for _, bad := range []SubscribeOptions{
-		{BufferSize: -1}, {Concurrency: -2}, {CloseTimeout: -time.Second}, {Overflow: 9},
+		{BufferSize: -1}, {Concurrency: -2}, {CloseTimeout: -time.Second}, {Overflow: 9}, {BlockTimeout: -time.Second},
 	} {
 		_, err = c.SubscribeWith(ctx, bad, h, "x")
 		assert.ErrorIs(t, err, ErrInvalidOptions, "%+v", bad)
@@ -636,6 +652,7 @@ func TestSubscribeOptionsDefaults(t *testing.T) {
 	assert.Equal(t, SubscribeOptions{
 		BufferSize: DefaultSubscribeBuffer, Overflow: Block, Concurrency: 1,
 		CloseTimeout: DefaultCloseTimeout, HealthCheckInterval: DefaultHealthCheckInterval,
+		BlockTimeout: DefaultBlockTimeout,
 	}, got)
 
 	assert.Equal(t, "block", Block.String())
@@ -647,7 +664,7 @@ func TestSubscribeOptionsDefaults(t *testing.T) {
 	s, err := c.Subscribe(testCtx(t), h, "x")
 	require.NoError(t, err)
 	closeSub(t, s)
-	assert.Equal(t, 3, cap(s.queue))
+	assert.Equal(t, 3, s.opts.BufferSize)
 	assert.Equal(t, DropOldest, s.opts.Overflow)
 }
 
