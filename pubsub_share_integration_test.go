@@ -257,3 +257,89 @@ func TestClusterSubscriptionsShareConnectionPerNode(t *testing.T) {
 		return len(got) == len(chans)
 	}, waitFor, 10*time.Millisecond)
 }
+
+// TestIntegrationSharedSubscribeACLRefusals: on a shared connection, a
+// Subscribe whose channel the ACL refuses fails with the server's NOPERM,
+// also among concurrent Subscribe calls that succeed, and the others keep
+// receiving. A user without +unsubscribe (the rule before subscriptions
+// shared a connection) can still close subscriptions: the refusal is
+// tolerated, the connection is not dropped and the rest keep receiving.
+func TestIntegrationSharedSubscribeACLRefusals(t *testing.T) {
+	const pw = "acl-test-password"
+	srv := testkit.StartServer(t, testkit.Config{Lines: []string{
+		"user app on >" + pw + " resetchannels &trading:ok* -@all +ping +publish +subscribe +psubscribe +unsubscribe +punsubscribe",
+		"user old on >" + pw + " resetchannels &trading:ok* -@all +ping +publish +subscribe +psubscribe",
+	}})
+	ctx := testCtx(t)
+
+	c, err := New(Options{Addr: srv.Addr(), Username: "app", Password: pw})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	h := newCounter()
+	var wg sync.WaitGroup
+	errs := make([]error, 20)
+	subs := make([]*Subscription, 20)
+	for i := range subs {
+		wg.Go(func() {
+			ch := "ok" + strconv.Itoa(i)
+			if i%4 == 3 {
+				ch = "denied" + strconv.Itoa(i)
+			}
+			subs[i], errs[i] = c.Subscribe(ctx, h.handle, ch)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if i%4 == 3 {
+			require.Error(t, err, "subscription %d", i)
+			assert.Contains(t, err.Error(), "NOPERM")
+			assert.Contains(t, err.Error(), "subscribe trading:denied"+strconv.Itoa(i))
+			continue
+		}
+		require.NoError(t, err, "subscription %d", i)
+		closeSub(t, subs[i])
+	}
+	for i := range subs {
+		if i%4 != 3 {
+			_, err := c.Publish(ctx, "ok"+strconv.Itoa(i), "x")
+			require.NoError(t, err)
+		}
+	}
+	require.Eventually(t, func() bool {
+		for i := range subs {
+			if i%4 != 3 && h.count("ok"+strconv.Itoa(i), "x") != 1 {
+				return false
+			}
+		}
+		return true
+	}, waitFor, 5*time.Millisecond)
+	for i, s := range subs {
+		if s != nil {
+			assert.Zero(t, s.Stats().Reconnects, "subscription %d", i)
+		}
+	}
+
+	// The old rule: closing one of two subscriptions sends an UNSUBSCRIBE
+	// the server refuses.
+	old, err := New(Options{Addr: srv.Addr(), Username: "old", Password: pw})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = old.Close() })
+	ho := newCounter()
+	a, err := old.Subscribe(ctx, ho.handle, "ok-a")
+	require.NoError(t, err)
+	b, err := old.Subscribe(ctx, ho.handle, "ok-b")
+	require.NoError(t, err)
+	closeSub(t, b)
+	require.NoError(t, a.Close())
+	require.Eventually(t, func() bool { return len(srv.ACLLog(t)) > 0 }, waitFor, 5*time.Millisecond, "the refusal reached the server")
+	c2, err := old.Subscribe(ctx, ho.handle, "ok-a") // subscribed again on the same connection
+	require.NoError(t, err)
+	closeSub(t, c2)
+	for _, ch := range []string{"ok-a", "ok-b"} {
+		_, err := old.Publish(ctx, ch, "y")
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool { return ho.count("ok-a", "y") == 1 && ho.count("ok-b", "y") == 1 }, waitFor, 5*time.Millisecond)
+	assert.Zero(t, b.Stats().Reconnects)
+	assert.Len(t, pubsubClients(t, ctx, srv.Admin()), 2, "one connection per client")
+}

@@ -25,9 +25,6 @@ type pubsubConn struct {
 	node    string // the cluster master it was opened for; "" off a cluster
 	members int    // subscriptions joined or joining; guarded by the hub's mu
 
-	// joinSem lets one subscribe at a time await Redis's answer, so that an
-	// error reply (an ACL refusing a channel) belongs to it.
-	joinSem chan struct{}
 	// wmu orders the (un)subscribe writes with the state changes they go
 	// with, so the replies, which come in write order, match the state.
 	wmu sync.Mutex
@@ -38,11 +35,11 @@ type pubsubConn struct {
 	channels    map[string]*topic
 	patterns    map[string]*topic
 	subs        map[*Subscription]struct{}
-	unconfirmed int       // topics with subscriptions that Redis has not confirmed
-	lost        bool      // the connection broke and is not confirmed again yet
-	epoch       uint64    // losses so far
-	joining     *joinWait // the subscribe awaiting Redis's answer
-	noUnsub     bool      // the server refused UNSUBSCRIBE (an ACL without it)
+	unconfirmed int         // topics with subscriptions that Redis has not confirmed
+	lost        bool        // the connection broke and is not confirmed again yet
+	epoch       uint64      // losses so far
+	inflight    []*joinWait // SUBSCRIBEs written whose replies are not all read, in write order
+	noUnsub     bool        // the server refused UNSUBSCRIBE (an ACL without it)
 
 	done       chan struct{}
 	closeOnce  sync.Once
@@ -62,10 +59,15 @@ type topic struct {
 	confirmed bool
 }
 
-// joinWait is a subscribe awaiting Redis's answer.
+// joinWait is the SUBSCRIBE (or PSUBSCRIBE) of a Subscribe call, awaiting
+// Redis's replies: one per channel, or one error for the whole command.
+// Replies come in write order, so they are matched to the oldest command
+// still awaiting them; that way an error reply (an ACL refusing a channel)
+// reaches the call that caused it.
 type joinWait struct {
-	err   chan error // an error reply to its SUBSCRIBE
-	epoch uint64     // the connection's epoch when it was written
+	kind string
+	left int        // replies still to come
+	err  chan error // the error reply, if any (buffered: the caller may be gone)
 }
 
 func newPubsubConn(sh *shared, node string) *pubsubConn {
@@ -74,7 +76,6 @@ func newPubsubConn(sh *shared, node string) *pubsubConn {
 	return &pubsubConn{
 		sh:         sh,
 		node:       node,
-		joinSem:    make(chan struct{}, 1),
 		channels:   make(map[string]*topic),
 		patterns:   make(map[string]*topic),
 		subs:       make(map[*Subscription]struct{}),
@@ -107,24 +108,7 @@ func (pc *pubsubConn) add(ctx context.Context, s *Subscription) error {
 		defer t.Stop()
 		timeout = t.C
 	}
-	select {
-	case pc.joinSem <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-timeout:
-		return errNoConfirmation
-	case <-pc.done:
-		return ErrClosed
-	}
-	defer func() { <-pc.joinSem }()
-	jw := &joinWait{err: make(chan error, 1)}
-	defer func() {
-		pc.mu.Lock()
-		if pc.joining == jw {
-			pc.joining = nil
-		}
-		pc.mu.Unlock()
-	}()
+	jw := &joinWait{kind: s.kind, err: make(chan error, 1)}
 	if err := pc.register(ctx, s, jw); err != nil {
 		return err
 	}
@@ -161,8 +145,8 @@ func (pc *pubsubConn) register(ctx context.Context, s *Subscription, jw *joinWai
 	}
 	pc.subs[s] = struct{}{}
 	if len(fresh) > 0 {
-		jw.epoch = pc.epoch
-		pc.joining = jw
+		jw.left = len(fresh)
+		pc.inflight = append(pc.inflight, jw)
 	}
 	ps := pc.ps
 	pc.mu.Unlock()
@@ -182,6 +166,12 @@ func (pc *pubsubConn) register(ctx context.Context, s *Subscription, jw *joinWai
 		err = ps.Subscribe(ctx, fresh...)
 	}
 	if err != nil {
+		// Nothing will answer it. It is the newest: the writes are in order.
+		pc.mu.Lock()
+		if n := len(pc.inflight); n > 0 && pc.inflight[n-1] == jw {
+			pc.inflight = pc.inflight[:n-1]
+		}
+		pc.mu.Unlock()
 		return err
 	}
 	if !pc.started {
@@ -370,6 +360,13 @@ func (pc *pubsubConn) route(m *redis.Message) {
 func (pc *pubsubConn) answer(m *redis.Subscription) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
+	if len(pc.inflight) > 0 && !pc.lost && pc.inflight[0].kind == m.Kind {
+		if h := pc.inflight[0]; h.left <= 1 {
+			pc.inflight = pc.inflight[1:]
+		} else {
+			h.left--
+		}
+	}
 	topics := pc.topics(m.Kind)
 	t := topics[m.Channel]
 	if t == nil {
@@ -425,8 +422,12 @@ func (pc *pubsubConn) answered(err error) bool {
 		}
 		return true
 	}
-	if jw := pc.joining; jw != nil && !pc.lost && jw.epoch == pc.epoch {
-		pc.joining = nil
+	// After a loss the replies of go-redis's resubscribe come first, and
+	// an error among them concerns every channel: that is a reconnect
+	// failure, for the reader to handle.
+	if len(pc.inflight) > 0 && !pc.lost {
+		jw := pc.inflight[0]
+		pc.inflight = pc.inflight[1:]
 		jw.err <- err
 		return true
 	}
@@ -441,6 +442,7 @@ func (pc *pubsubConn) lose(err error) {
 	pc.epoch++
 	first := !pc.lost
 	pc.lost = true
+	pc.inflight = nil // their replies died with the connection
 	for _, topics := range []map[string]*topic{pc.channels, pc.patterns} {
 		for n, t := range topics {
 			t.unsubs = 0 // their replies died with the connection
@@ -474,6 +476,7 @@ func (pc *pubsubConn) checkReconnected() {
 		return
 	}
 	pc.lost = false
+	pc.inflight = nil // replies counted while lost no longer say which command they answer
 	n := 0
 	for s := range pc.subs {
 		if s.gap {

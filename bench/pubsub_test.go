@@ -46,7 +46,23 @@ type subscriber struct {
 func BenchmarkPubSub(b *testing.B) {
 	c := connect(b)
 	var chanSeq atomic.Int64
-	subs := []subscriber{
+	subs := pubsubImpls(c)
+	for _, pubs := range []int{1, 8} {
+		b.Run("pub="+strconv.Itoa(pubs), func(b *testing.B) {
+			for _, sub := range subs {
+				b.Run("impl="+sub.name, func(b *testing.B) {
+					channel := "bench:" + c.nonce + ":" + strconv.FormatInt(chanSeq.Add(1), 10)
+					runPubSub(b, sub, channel, pubs, 0)
+				})
+			}
+		})
+	}
+}
+
+// pubsubImpls are the implementations BenchmarkPubSub and
+// BenchmarkPubSubRate compare.
+func pubsubImpls(c *clients) []subscriber {
+	return []subscriber{
 		{
 			name: "goredis",
 			publish: func(ctx context.Context, channel string, t *Tick) error {
@@ -101,19 +117,44 @@ func BenchmarkPubSub(b *testing.B) {
 			},
 		},
 	}
-	for _, pubs := range []int{1, 8} {
-		b.Run("pub="+strconv.Itoa(pubs), func(b *testing.B) {
-			for _, sub := range subs {
+}
+
+// pubsubRate is BenchmarkPubSubRate's publish rate.
+const pubsubRate = 2000
+
+// BenchmarkPubSubRate publishes b.N ticks at a steady 2000 msg/s from one
+// goroutine to one subscriber, beside idle other subscriptions of the same
+// implementation (each on its own channel), and reports the
+// publish-to-handler latency (p50-µs, p99-µs): what sharing one connection
+// among many subscriptions does to delivery. The implementations are
+// BenchmarkPubSub's.
+func BenchmarkPubSubRate(b *testing.B) {
+	c := connect(b)
+	var chanSeq atomic.Int64
+	for _, idle := range []int{0, 1000} {
+		b.Run("idle="+strconv.Itoa(idle), func(b *testing.B) {
+			for _, sub := range pubsubImpls(c) {
 				b.Run("impl="+sub.name, func(b *testing.B) {
+					ctx := context.Background()
+					for i := range idle {
+						stop, err := sub.subscribe(ctx, "idle:"+c.nonce+":"+strconv.Itoa(i), func(*Tick) {})
+						if err != nil {
+							b.Fatal(err)
+						}
+						defer stop()
+					}
 					channel := "bench:" + c.nonce + ":" + strconv.FormatInt(chanSeq.Add(1), 10)
-					runPubSub(b, sub, channel, pubs)
+					runPubSub(b, sub, channel, 1, time.Second/pubsubRate)
 				})
 			}
 		})
 	}
 }
 
-func runPubSub(b *testing.B, sub subscriber, channel string, pubs int) {
+// runPubSub publishes b.N ticks from pubs goroutines to one subscription of
+// sub and reports throughput and latency. With every > 0 the ticks go out
+// one per every, on schedule (a late one is sent at once).
+func runPubSub(b *testing.B, sub subscriber, channel string, pubs int, every time.Duration) {
 	ctx := context.Background()
 	n := b.N
 	lat := make([]time.Duration, n)
@@ -147,6 +188,11 @@ func runPubSub(b *testing.B, sub subscriber, channel string, pubs int) {
 				i := next.Add(1)
 				if i > int64(n) {
 					return
+				}
+				if every > 0 {
+					if wait := time.Until(start.Add(time.Duration(i-1) * every)); wait > 0 {
+						time.Sleep(wait)
+					}
 				}
 				t := Tick{Seq: i, Symbol: "BTC-USD", Price: 97312.5, Size: 0.25, Sent: int64(time.Since(clock0))}
 				if err := sub.publish(ctx, channel, &t); err != nil {

@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -248,4 +250,114 @@ func BenchmarkScaleHashInput(b *testing.B) {
 			})
 		})
 	}
+}
+
+// subscribeSizes are the subscription counts of ScaleSubscribe.
+var subscribeSizes = []int{10, 100, 1_000, 2_000}
+
+// BenchmarkScaleSubscribe makes N subscriptions, one channel and one
+// handler each, the way a service that follows many instruments does, and
+// closes them (untimed):
+//
+//	goredis  one go-redis PubSub per subscription, confirmed, with a goroutine
+//	         reading it (the base: the connection per subscription the library
+//	         used to hold)
+//	lib      Client.Subscribe
+//
+// Besides the time to subscribe, it reports what the N subscriptions hold
+// while open: conns, the server's pub/sub connections (CLIENT LIST TYPE
+// pubsub); goroutines, the goroutines they added; heap-B/sub and
+// stack-B/sub, the live heap and the goroutine stacks they added, per
+// subscription.
+func BenchmarkScaleSubscribe(b *testing.B) {
+	c := connect(b)
+	ctx := context.Background()
+	impls := []struct {
+		name      string
+		subscribe func(channel string) (stop func(), err error)
+	}{
+		{"goredis", func(channel string) (func(), error) {
+			ps := c.rdb.Subscribe(ctx, channel)
+			if _, err := ps.Receive(ctx); err != nil { // the confirmation
+				ps.Close()
+				return nil, err
+			}
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				for {
+					if _, err := ps.ReceiveMessage(ctx); err != nil {
+						return
+					}
+				}
+			})
+			return func() { ps.Close(); wg.Wait() }, nil
+		}},
+		{"lib", func(channel string) (func(), error) {
+			s, err := c.lib.Subscribe(ctx, func(context.Context, redisclient.Message) error { return nil }, channel)
+			if err != nil {
+				return nil, err
+			}
+			return func() { _ = s.Close() }, nil
+		}},
+	}
+	var round int
+	for _, n := range subscribeSizes {
+		b.Run("size="+strconv.Itoa(n), func(b *testing.B) {
+			for _, im := range impls {
+				b.Run("impl="+im.name, func(b *testing.B) {
+					b.ReportAllocs()
+					var conns, goroutines, heap, stack float64
+					for range b.N {
+						b.StopTimer()
+						round++
+						var before, after runtime.MemStats
+						runtime.GC()
+						runtime.ReadMemStats(&before)
+						g0 := runtime.NumGoroutine()
+						c0, err := pubsubConns(ctx, c.gcRDB)
+						if err != nil {
+							b.Fatal(err)
+						}
+						stops := make([]func(), 0, n)
+						b.StartTimer()
+						for i := range n {
+							stop, err := im.subscribe(fmt.Sprintf("scale:%s:%d:%d", c.nonce, round, i))
+							if err != nil {
+								b.Fatal(err)
+							}
+							stops = append(stops, stop)
+						}
+						b.StopTimer()
+						runtime.GC()
+						runtime.ReadMemStats(&after)
+						c1, err := pubsubConns(ctx, c.gcRDB)
+						if err != nil {
+							b.Fatal(err)
+						}
+						conns += float64(c1 - c0)
+						goroutines += float64(runtime.NumGoroutine() - g0)
+						heap += (float64(after.HeapAlloc) - float64(before.HeapAlloc)) / float64(n)
+						stack += (float64(after.StackInuse) - float64(before.StackInuse)) / float64(n)
+						for _, stop := range stops {
+							stop()
+						}
+						b.StartTimer()
+					}
+					b.ReportMetric(conns/float64(b.N), "conns")
+					b.ReportMetric(goroutines/float64(b.N), "goroutines")
+					b.ReportMetric(heap/float64(b.N), "heap-B/sub")
+					b.ReportMetric(stack/float64(b.N), "stack-B/sub")
+				})
+			}
+		})
+	}
+}
+
+// pubsubConns counts the server's pub/sub connections.
+func pubsubConns(ctx context.Context, rdb *redis.Client) (int, error) {
+	out, err := rdb.Do(ctx, "client", "list", "type", "pubsub").Text()
+	if err != nil {
+		return 0, err
+	}
+	return strings.Count(out, "\n"), nil
 }

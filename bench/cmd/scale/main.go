@@ -3,7 +3,9 @@
 // op at each size, the time per unit of size, the ratio to the group's base
 // implementation (the first one in the output), and the growth exponent, the
 // least-squares slope of log time against log size (1 is linear, 2
-// quadratic), so a regression in how cost grows shows as a number.
+// quadratic), so a regression in how cost grows shows as a number. The
+// extra column has the medians of the benchmark's own metrics (the PING
+// p99 during a flush, the connections and memory subscriptions hold).
 //
 //	go test -run '^$' -bench Scale -benchmem -count 6 . | tee scale.txt
 //	go run ./cmd/scale scale.txt
@@ -24,12 +26,15 @@ import (
 // line matches BenchmarkScaleX/size=N/impl=I-P and its measurements.
 var line = regexp.MustCompile(`^Benchmark(Scale\w+)/size=(\d+)/impl=([\w-]+?)(?:-\d+)?\s+\d+\s+(.*)$`)
 
-type point struct{ ns, bytes, allocs, extra []float64 }
+type point struct {
+	ns, bytes, allocs []float64
+	extra             map[string][]float64 // by unit: p99-µs, conns, ...
+}
 
 type curve struct {
 	bench, impl string
 	sizes       map[int]*point
-	extraUnit   string
+	extraUnits  []string // in the order first seen
 }
 
 func main() {
@@ -75,7 +80,7 @@ func parse(r io.Reader) ([]*curve, error) {
 		}
 		p := c.sizes[size]
 		if p == nil {
-			p = &point{}
+			p = &point{extra: map[string][]float64{}}
 			c.sizes[size] = p
 		}
 		f := strings.Fields(m[4])
@@ -91,11 +96,13 @@ func parse(r io.Reader) ([]*curve, error) {
 				p.bytes = append(p.bytes, v)
 			case "allocs/op":
 				p.allocs = append(p.allocs, v)
+			case "cpu-ns/op":
+				// CPU time per op is not a cost curve of its own.
 			default:
-				if strings.HasSuffix(unit, "-µs") {
-					c.extraUnit = unit
-					p.extra = append(p.extra, v)
+				if !slices.Contains(c.extraUnits, unit) {
+					c.extraUnits = append(c.extraUnits, unit)
 				}
+				p.extra[unit] = append(p.extra[unit], v)
 			}
 		}
 	}
@@ -169,13 +176,15 @@ func write(w io.Writer, curves []*curve) {
 					ratio = "-"
 				}
 			}
-			extra := ""
-			if len(p.extra) > 0 {
-				extra = fmt.Sprintf("%s %.0f", c.extraUnit, median(p.extra))
+			var extra []string
+			for _, unit := range c.extraUnits {
+				if vs := p.extra[unit]; len(vs) > 0 {
+					extra = append(extra, fmt.Sprintf("%s %s", unit, number(median(vs))))
+				}
 			}
 			allocs := median(p.allocs)
 			fmt.Fprintf(w, "| %s | %s | %d | %s | %.1f ns | %s | %.0f | %.0f | %.2f | %s | %d |\n",
-				c.bench, c.impl, s, duration(ns), ns/float64(s), ratio, median(p.bytes), allocs, allocs/float64(s), extra, len(p.ns))
+				c.bench, c.impl, s, duration(ns), ns/float64(s), ratio, median(p.bytes), allocs, allocs/float64(s), strings.Join(extra, ", "), len(p.ns))
 		}
 	}
 	fmt.Fprintln(w)
@@ -184,6 +193,15 @@ func write(w io.Writer, curves []*curve) {
 	for _, c := range curves {
 		fmt.Fprintf(w, "| %s | %s | %.2f |\n", c.bench, c.impl, exponent(c))
 	}
+}
+
+// number prints a metric: whole numbers as such, small fractions with two
+// decimals.
+func number(v float64) string {
+	if v == math.Trunc(v) || math.Abs(v) >= 100 {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.2f", v)
 }
 
 func duration(ns float64) string {

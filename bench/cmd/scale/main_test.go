@@ -13,6 +13,7 @@ BenchmarkScaleHashInput/size=1000/impl=jsonsha256-2 	 100	    100000 ns/op	   10
 BenchmarkScaleHashInput/size=10/impl=python-2       	 100	      1000 ns/op	      50 B/op	       1 allocs/op
 BenchmarkScaleHashInput/size=1000/impl=python-2     	 100	   1000000 ns/op	      50 B/op	       1 allocs/op
 BenchmarkScaleFlush/size=1000/impl=lib-2            	   1	   5000000 ns/op	  12 ping-p99-µs	 100 B/op	       1 allocs/op
+BenchmarkScaleSubscribe/size=1000/impl=lib-2        	   1	   5000000 ns/op	   1.000 conns	   2.000 goroutines	 1234 heap-B/sub	 0.5000 stack-B/sub	 100 B/op	       1 allocs/op
 `
 
 func TestExponentAndRatio(t *testing.T) {
@@ -20,8 +21,8 @@ func TestExponentAndRatio(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(curves) != 3 {
-		t.Fatalf("got %d curves, want 3", len(curves))
+	if len(curves) != 4 {
+		t.Fatalf("got %d curves, want 4", len(curves))
 	}
 	if e := exponent(curves[0]); math.Abs(e-1) > 1e-9 {
 		t.Errorf("linear curve: exponent %v, want 1", e)
@@ -31,7 +32,8 @@ func TestExponentAndRatio(t *testing.T) {
 	}
 	var out bytes.Buffer
 	write(&out, curves)
-	for _, want := range []string{"| ScaleHashInput | python | 1000 | 1.00 ms | 1000.0 ns | 10.00x |", "ping-p99-µs 12", "| ScaleFlush | lib | NaN |"} {
+	for _, want := range []string{"| ScaleHashInput | python | 1000 | 1.00 ms | 1000.0 ns | 10.00x |", "ping-p99-µs 12", "| ScaleFlush | lib | NaN |",
+		"conns 1, goroutines 2, heap-B/sub 1234, stack-B/sub 0.50"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
