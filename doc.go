@@ -38,7 +38,9 @@
 // # Messaging
 //
 // Publish and Subscribe are Redis pub/sub: fast, but a subscriber that is
-// away misses what is published meanwhile. Stream is the durable
+// away misses what is published meanwhile. The subscriptions of a client
+// share one connection per node, each with its own buffer and overflow
+// policy, so thousands of them cost one connection. Stream is the durable
 // alternative: Add appends to a Redis stream, and Consume joins a consumer
 // group that delivers every entry at least once, acknowledging it only after
 // the handler succeeded, retrying failures, taking over the messages of

@@ -65,7 +65,7 @@ func (t *telemetry) registerInstruments(sh *shared) error {
 		subsLive       = gauge("redisclient.pubsub.subscriptions", "{subscription}", "Open subscriptions")
 		subsReceived   = counter("redisclient.pubsub.received", "{message}", "Messages read from Redis by subscriptions")
 		subsDelivered  = counter("redisclient.pubsub.delivered", "{message}", "Handler calls that returned, errors and panics included")
-		subsDropped    = counter("redisclient.pubsub.dropped", "{message}", "Messages never handed to a handler: pushed out of a full buffer (DropOldest) or still buffered at Close")
+		subsDropped    = counter("redisclient.pubsub.dropped", "{message}", "Messages never handed to a handler: pushed out of a full buffer (DropOldest), finding it full after BlockTimeout (Block), or still buffered at Close")
 		subsErrors     = counter("redisclient.pubsub.handler_errors", "{error}", "Handler calls that returned an error")
 		subsPanics     = counter("redisclient.pubsub.panics", "{panic}", "Panics of handlers and OnReconnect callbacks")
 		subsReconnects = counter("redisclient.pubsub.reconnects", "{reconnect}", "Subscriptions re-established after a lost connection")

@@ -195,8 +195,9 @@ func orDefault[T comparable](v, def T) T {
 // the subscription.
 //
 // A slow handler holds up the messages behind it: they wait in the buffer,
-// and once it is full the OverflowPolicy applies (by default reading from
-// Redis pauses).
+// and once it is full the OverflowPolicy applies (by default the shared
+// reader waits for room, for at most BlockTimeout; see Block). It never
+// holds up other subscriptions' handlers.
 type Handler func(ctx context.Context, msg Message) error
 
 // Message is a message received by a subscription.
@@ -236,34 +237,36 @@ func (m Message) Decode(dest any) error {
 // Once Close has returned and no handler is running, Received equals
 // Delivered + Dropped.
 type SubscriptionStats struct {
-	// Received counts messages read from Redis.
+	// Received counts messages read from Redis for this subscription.
 	Received uint64
 	// Delivered counts handler calls that have returned, including those
 	// that returned an error or panicked.
 	Delivered uint64
 	// Dropped counts messages that were never handed to the handler: pushed
-	// out of a full buffer under DropOldest, or still buffered at Close.
+	// out of a full buffer under DropOldest, finding the buffer full under
+	// Block after BlockTimeout (see Block), or still buffered at Close.
 	Dropped uint64
 	// HandlerErrors counts handler calls that returned an error.
 	HandlerErrors uint64
 	// Panics counts panics of the handler and of OnReconnect.
 	Panics uint64
 	// Reconnects counts how often the subscription was re-established after
-	// losing its connection (and OnReconnect was called).
+	// losing its connection (and OnReconnect was due).
 	Reconnects uint64
 	// Pending is the number of messages waiting in the buffer now.
 	Pending int
 }
 
 // Publish sends message to channel (namespaced like keys) and returns the
-// number of subscribers that received it. Strings and byte slices are sent
-// as they are, numbers as decimal text, other values through the
-// serializer. On Redis Cluster it goes to the master of the channel's slot,
-// so one publisher's messages to a channel arrive in publish order; the count
-// only covers subscribers connected to that node, and while that master is
-// down and not yet replaced, publishing to its channels fails (fast, once
-// its breaker is open). Publish is never retried once it may have reached
-// the server.
+// number of receivers Redis counted: connections, not subscriptions, so the
+// subscriptions of one client on that channel count once (they share a
+// connection). Strings and byte slices are sent as they are, numbers as
+// decimal text, other values through the serializer. On Redis Cluster it
+// goes to the master of the channel's slot, so one publisher's messages to a
+// channel arrive in publish order; the count only covers subscribers
+// connected to that node, and while that master is down and not yet
+// replaced, publishing to its channels fails (fast, once its breaker is
+// open). Publish is never retried once it may have reached the server.
 func (c *Client) Publish(ctx context.Context, channel string, message any) (int64, error) {
 	ch, err := c.channel("publish", channel, false)
 	if err != nil {
@@ -295,9 +298,11 @@ func (c *Client) publish(ctx context.Context, ch string, v any) (int64, error) {
 // Subscribe subscribes handler to channels (namespaced like keys) with the
 // options of Options.PubSub. It returns once Redis has confirmed every
 // channel, so a message published after it returns is delivered. ctx bounds
-// only the subscribing; the subscription lives until Close or Client.Close,
-// and handlers get a context carrying ctx's values that is cancelled at
-// Close.
+// only the subscribing (so does Options.ReadTimeout); the subscription lives
+// until Close or Client.Close, and handlers get a context carrying ctx's
+// values that is cancelled at Close. The subscription shares the client's
+// pub/sub connection with the client's other subscriptions (see
+// Subscription); a channel it shares with them is subscribed once.
 //
 // At least one channel is required and none may be empty (ErrInvalidKey);
 // duplicates are subscribed once. After Client.Close it returns ErrClosed.
@@ -312,11 +317,11 @@ func (c *Client) Subscribe(ctx context.Context, handler Handler, channels ...str
 // name.
 //
 // On Redis Cluster subscriptions use classic (not sharded) pub/sub, so a
-// pattern sees channels of every slot: its one connection goes to the master
-// of the first channel's or pattern's slot, and every master passes each
-// message on to the others. Patterns cannot be sharded (SSUBSCRIBE takes
-// channel names only), and sharded channels would not reach the subscribers
-// of the Python service, which use SUBSCRIBE.
+// pattern sees channels of every slot: a subscription joins the client's
+// shared connection to the master of its first channel's or pattern's slot,
+// and every master passes each message on to the others. Patterns cannot be
+// sharded (SSUBSCRIBE takes channel names only), and sharded channels would
+// not reach the subscribers of the Python service, which use SUBSCRIBE.
 func (c *Client) PSubscribe(ctx context.Context, handler Handler, patterns ...string) (*Subscription, error) {
 	return c.subscribe(ctx, "psubscribe", SubscribeOptions{}, handler, patterns)
 }
