@@ -3,7 +3,9 @@ package redisclient
 import (
 	"context"
 	"encoding/json"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -155,4 +157,34 @@ func TestLocalCacheSharedReadersNoRace(t *testing.T) {
 	}
 	wg.Wait()
 	assert.Positive(t, c.CacheStats().LocalHits)
+}
+
+// A goroutine that only hits the near cache yields its processor every few
+// hundred hits, so a runnable goroutine (the tracking connection's, with an
+// invalidation) runs soon, not after Go's 10 ms preemption. With one
+// processor, the goroutine started before the loop can only run when the
+// reader yields.
+func TestLocalCacheHotReaderYields(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector slows hits so much that 10 ms of them are few")
+	}
+	c := newForcedLiveClient(t)
+	ctx := testCtx(t)
+	require.NoError(t, c.Set(ctx, "k", "v", time.Hour))
+	var s string
+	require.NoError(t, c.Get(ctx, "k", &s))
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	for round := range 20 {
+		var ran atomic.Bool
+		go ran.Store(true)
+		hits := 0
+		for !ran.Load() {
+			if err := c.Get(ctx, "k", &s); err != nil {
+				t.Fatal(err)
+			}
+			hits++
+		}
+		// 16 times the mean gap: a yield-free reader runs ~10 ms of hits.
+		require.Less(t, hits, 16*yieldEvery, "round %d: the other goroutine ran only after %d hits", round, hits)
+	}
 }

@@ -24,6 +24,8 @@ BENCHES=(
 	"PythonCodec 500ms"
 	"Telemetry 500ms"
 	"HashInput 500ms"
+	"NearCache 200000x"
+	"NearCacheInvalidation 200x"
 )
 
 usage() {

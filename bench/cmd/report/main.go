@@ -2,7 +2,7 @@
 // RESULTS.md: one table per benchmark group with time/op, allocs/op and the
 // ratio to the group's base implementation (raw go-redis, or
 // json.Marshal+sha256 for HashInput), then a check of the targets of issues
-// 3, 9 and 18.
+// 3, 9, 14 and 18.
 //
 // Usage:
 //
@@ -497,6 +497,47 @@ func checkTargets(groups map[string]*group, stampedeMax float64) []check {
 	perRow("HashInput", "lib", "jsonsha256", "HashInput ≤ 0.5× json.Marshal+sha256 time, ≤ 2 allocs/op",
 		func(r, a, _ float64) bool { return r <= 0.5 && a <= 2 },
 		func(r, a, _ float64) string { return fmt.Sprintf("%.2f× time, %s allocs/op", r, fmtNum(a)) })
+	return append(out, nearCacheTargets(groups)...)
+}
+
+// nearCacheTargets evaluates the near cache's targets (issue 14): hot reads
+// against rueidis DoCache in absolute time, allocations and ratio, and the
+// invalidation delay's median and 99th percentile.
+func nearCacheTargets(groups map[string]*group) []check {
+	var out []check
+	if g := groups["NearCache"]; g != nil {
+		for _, row := range g.rows {
+			lib, rue := g.get(row, "lib", "sec/op"), g.get(row, "rueidis", "sec/op")
+			a := g.get(row, "lib", "allocs/op")
+			str := strings.Contains(row, "read=string")
+			c := check{target: "hot read of the prediction struct ≤ 250 ns, ≤ 1 alloc/op, ≥ 2× faster than rueidis DoCache + msgpack decode", row: "NearCache/" + row}
+			if str {
+				c.target = "hot read of a 200 B string ≤ 150 ns, 0 allocs/op, faster than rueidis DoCache"
+			}
+			if lib.have && rue.have && a.have && lib.val > 0 {
+				speedup := rue.val / lib.val
+				c.known, c.noise = true, noisy(lib)
+				if str {
+					c.ok = lib.val <= 150e-9 && a.val == 0 && speedup > 1
+				} else {
+					c.ok = lib.val <= 250e-9 && a.val <= 1 && speedup >= 2
+				}
+				c.measured = fmt.Sprintf("%s, %s allocs/op, %.1f× faster than rueidis", fmtTime(lib.val), fmtNum(a.val), speedup)
+			}
+			out = append(out, c)
+		}
+	}
+	if g := groups["NearCacheInvalidation"]; g != nil {
+		for _, row := range g.rows {
+			p50, p99 := g.get(row, "lib", "p50-ms"), g.get(row, "lib", "p99-ms")
+			c := check{target: "invalidation (another client's SET to the new value served) p50 ≤ 1 ms, p99 ≤ 5 ms", row: "NearCacheInvalidation"}
+			if p50.have && p99.have {
+				c.known, c.ok = true, p50.val <= 1 && p99.val <= 5
+				c.measured = fmt.Sprintf("p50 %s ms, p99 %s ms (medians of the runs')", fmtNum(p50.val), fmtNum(p99.val))
+			}
+			out = append(out, c)
+		}
+	}
 	return out
 }
 
@@ -509,7 +550,7 @@ func writeTargets(w io.Writer, checks []check) {
 }
 
 // order is the order of the groups in the report.
-var order = []string{"GetString", "SetString", "Prediction", "Overhead", "Decode", "PythonCodec", "Batch", "Stampede", "PubSub", "StreamAdd", "StreamConsume", "HashInput"}
+var order = []string{"GetString", "SetString", "Prediction", "Overhead", "Decode", "PythonCodec", "Batch", "Stampede", "PubSub", "StreamAdd", "StreamConsume", "HashInput", "NearCache", "NearCacheInvalidation"}
 
 func main() {
 	raw := flag.String("raw", "", "raw `file` of benchmark output, for the stampede's largest max-loads")

@@ -167,3 +167,38 @@ func TestDecodeTarget(t *testing.T) {
 		t.Errorf("json: %+v", c)
 	}
 }
+
+func TestNearCacheTargets(t *testing.T) {
+	hot, inv := newGroup("NearCache"), newGroup("NearCacheInvalidation")
+	for _, m := range []struct {
+		row            string
+		lib, rue, allo float64
+	}{
+		{"read=string/conc=seq", 120e-9, 150e-9, 0},     // met
+		{"read=string/conc=p8", 160e-9, 400e-9, 0},      // over 150 ns
+		{"read=prediction/conc=seq", 200e-9, 900e-9, 0}, // met
+		{"read=prediction/conc=p8", 200e-9, 300e-9, 1},  // only 1.5× faster
+	} {
+		set(hot, m.row, "lib", "sec/op", m.lib, "")
+		set(hot, m.row, "rueidis", "sec/op", m.rue, "")
+		set(hot, m.row, "lib", "allocs/op", m.allo, "")
+	}
+	set(inv, "", "lib", "p50-ms", 0.1, "")
+	set(inv, "", "lib", "p99-ms", 6, "")
+	want := map[string]bool{
+		"NearCache/read=string/conc=seq":     true,
+		"NearCache/read=string/conc=p8":      false,
+		"NearCache/read=prediction/conc=seq": true,
+		"NearCache/read=prediction/conc=p8":  false,
+		"NearCacheInvalidation":              false,
+	}
+	checks := checkTargets(map[string]*group{"NearCache": hot, "NearCacheInvalidation": inv}, -1)
+	if len(checks) != len(want) {
+		t.Fatalf("got %d checks, want %d: %+v", len(checks), len(want), checks)
+	}
+	for _, c := range checks {
+		if !c.known || c.ok != want[c.row] {
+			t.Errorf("%s: ok=%v known=%v (%s), want ok=%v", c.row, c.ok, c.known, c.measured, want[c.row])
+		}
+	}
+}
