@@ -54,6 +54,7 @@ type shared struct {
 	consumers consumers
 	local     *localCache // nil: near cache off
 	tracking  *tracking
+	pipe      *autoPipeliner // nil: auto-pipelining off
 }
 
 // New validates opts and returns a Client. It does not touch the network:
@@ -84,6 +85,10 @@ func New(opts Options) (*Client, error) {
 	}
 	sh.rdb.AddHook(closedHook{sh}) // outermost: failures that Close caused read as ErrClosed
 	sh.rdb.AddHook(newResilienceHook(o.Retry, sh.breaker, &sh.retries))
+	if !o.DisableAutoPipeline {
+		sh.pipe = newAutoPipeliner(sh) // inside the retry hook: each attempt of a command
+		sh.rdb.AddHook(sh.pipe)
+	}
 	sh.rdb.AddHook(newSizeGuard(sh.rdb)) // inside: its ErrTooLarge ends the retries
 	if sh.nodes != nil {
 		// Innermost: the hooks above see the node errors go-redis's
@@ -192,7 +197,9 @@ func (c *Client) Close() error {
 		sh.consumers.closeAll()
 		wg.Wait()
 		closeLocalCache(sh)
+		sh.pipe.close() // queued commands fail with ErrClosed
 		sh.closeErr = errors.Join(loadsErr, sh.rdb.Close())
+		sh.pipe.wait()
 		sh.breaker.close()
 		sh.nodes.close()
 		sh.tel.close()

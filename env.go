@@ -29,6 +29,8 @@ const (
 	EnvSentinelMaster   = "REDIS_SENTINEL_MASTER"
 	EnvSentinelAddrs    = "REDIS_SENTINEL_ADDRS"
 	EnvSentinelPassword = "REDIS_SENTINEL_PASSWORD"
+	// EnvDisableAutoPipeline turns auto-pipelining off when true.
+	EnvDisableAutoPipeline = "REDIS_DISABLE_AUTO_PIPELINE"
 	// The REDIS_TLS_* variables are listed with TLSOptions.
 )
 
@@ -47,6 +49,7 @@ const (
 //	REDIS_SENTINEL_MASTER    master name (selects Sentinel, with REDIS_SENTINEL_ADDRS)
 //	REDIS_SENTINEL_ADDRS     comma-separated sentinel addresses
 //	REDIS_SENTINEL_PASSWORD  sentinel password
+//	REDIS_DISABLE_AUTO_PIPELINE  true: no auto-pipelining (Options.DisableAutoPipeline)
 //	REDIS_TLS                true: TLS with the system's roots (any REDIS_TLS_* turns TLS on)
 //	REDIS_TLS_CA_FILE        PEM CA certificates that signed the server's certificate
 //	REDIS_TLS_CERT_FILE      PEM client certificate (with REDIS_TLS_KEY_FILE), for mutual TLS
@@ -189,9 +192,16 @@ func checkHostPorts(name, raw string, addrs []string) error {
 	return nil
 }
 
-// tuning sets the database, pool size, default TTL and namespace of o from
-// their variables.
+// tuning sets the database, pool size, default TTL, auto-pipelining and
+// namespace of o from their variables.
 func (e envReader) tuning(o *Options) error {
+	if v := e.get(EnvDisableAutoPipeline); v != "" {
+		off, err := strconv.ParseBool(v)
+		if err != nil {
+			return envError(EnvDisableAutoPipeline, v, "want true or false")
+		}
+		o.DisableAutoPipeline = off
+	}
 	if v := e.get(EnvDB); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {

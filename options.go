@@ -139,6 +139,16 @@ type Options struct {
 	// keys may name accounts or orders.
 	TraceKeys bool
 
+	// DisableAutoPipeline turns adaptive auto-pipelining off. By default,
+	// while several commands of the client are in flight at once, the
+	// commands that are safe to batch (idempotent reads and writes of plain
+	// data, small arguments) are sent together, one go-redis pipeline per
+	// server or cluster master, instead of one round trip each; a lone
+	// caller keeps the direct path. Retries, the circuit breaker, contexts
+	// and errors behave as for a command sent alone; see "Auto-pipelining"
+	// in the README.
+	DisableAutoPipeline bool
+
 	// LocalCache turns on the near cache (decoded values in process,
 	// invalidated by Redis); nil, the default, leaves it off. See
 	// LocalCacheOptions.

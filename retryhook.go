@@ -181,7 +181,11 @@ func (h *resilienceHook) run(ctx context.Context, attempt func() error, mayRepea
 			return err
 		}
 		err := attempt()
-		h.breaker.record(ctx, err)
+		if bf, ok := err.(*batchFailure); ok {
+			err = bf.err // its batch counted it once for all its commands
+		} else {
+			h.breaker.record(ctx, err)
+		}
 		if cerr := ctx.Err(); cerr != nil && err != nil {
 			// The socket deadline came from ctx: say so, for errors.Is.
 			if !errors.Is(err, cerr) {
