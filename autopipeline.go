@@ -29,15 +29,18 @@ import (
 
 // minOthersInFlight is how many other commands must be in flight for a
 // command to be queued rather than sent at once. Measured on loopback
-// (bench/RESULTS.md, "Auto-pipelining"): below it a batch would mostly hold
-// one command and only add a hand-off between goroutines.
-var minOthersInFlight int64 = 2
+// (BenchmarkAutoPipelineThreshold): below it a batch would mostly hold one
+// command and only add a hand-off between goroutines.
+const minOthersInFlight = 2
 
 // autoPipeliner is the auto-pipelining hook and its batchers.
 type autoPipeliner struct {
-	sh       *shared
-	inflight atomic.Int64 // commands inside the hook
-	probing  atomic.Int32 // chain probes running (see isMainChain)
+	sh        *shared
+	minOthers int64        // minOthersInFlight; tests force batching with 0
+	inflight  atomic.Int64 // commands inside the hook
+	probing   atomic.Int32 // chain probes running (see isMainChain)
+	batches   atomic.Uint64
+	batched   atomic.Uint64 // commands sent in batches
 
 	single *batcher             // single server and Sentinel
 	cc     *redis.ClusterClient // cluster: a batcher per master
@@ -51,7 +54,7 @@ type autoPipeliner struct {
 }
 
 func newAutoPipeliner(sh *shared) *autoPipeliner {
-	ap := &autoPipeliner{sh: sh, stop: make(chan struct{})}
+	ap := &autoPipeliner{sh: sh, minOthers: minOthersInFlight, stop: make(chan struct{})}
 	if cc, ok := sh.rdb.(*redis.ClusterClient); ok {
 		ap.cc = cc
 	} else {
@@ -80,7 +83,7 @@ func (ap *autoPipeliner) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		}
 		others := ap.inflight.Add(1) - 1
 		defer ap.inflight.Add(-1)
-		if others < minOthersInFlight {
+		if others < ap.minOthers {
 			return next(ctx, cmd)
 		}
 		return ap.batch(ctx, cmd, chain, next)

@@ -222,6 +222,8 @@ func (b *batcher) send(f *flusher) {
 	for _, w := range batch {
 		f.cmds = append(f.cmds, w.send)
 	}
+	b.ap.batches.Add(1)
+	b.ap.batched.Add(uint64(len(f.cmds)))
 	_ = f.pl.BatchProcess(ctx, f.cmds...)
 	cmds, err := f.pl.Exec(ctx)
 	// One batch, one outcome: a connection lost under it counts once.

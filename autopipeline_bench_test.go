@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/systemtrader/redisclient/internal/testkit"
 )
 
 // BenchmarkAutoPipelineThreshold measures Get of a 200-byte string on the
@@ -18,11 +20,9 @@ import (
 //	go test -run '^$' -bench AutoPipelineThreshold -benchtime 5000x -count 6 . | tee t.txt
 //	go tool benchstat -col /mode t.txt
 func BenchmarkAutoPipelineThreshold(b *testing.B) {
-	url := requireEnv(b, envTestURL)
+	url := testkit.RequireEnv(b, testkit.EnvURL)
 	ctx := context.Background()
 	value := strings.Repeat("0123456789abcdefghij", 10)
-	saved := minOthersInFlight
-	b.Cleanup(func() { minOthersInFlight = saved })
 	modes := []struct {
 		name      string
 		off       bool
@@ -31,13 +31,15 @@ func BenchmarkAutoPipelineThreshold(b *testing.B) {
 	for _, g := range []int{1, 2, 4, 8, 16, 64} {
 		for _, m := range modes {
 			b.Run(fmt.Sprintf("g=%d/mode=%s", g, m.name), func(b *testing.B) {
-				minOthersInFlight = m.threshold
 				c, err := New(Options{URL: url, Namespace: uniqueNamespace(b), DisableAutoPipeline: m.off,
 					ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second})
 				if err != nil {
 					b.Fatal(err)
 				}
 				defer c.Close()
+				if c.shared.pipe != nil {
+					c.shared.pipe.minOthers = m.threshold
+				}
 				if err := c.Set(ctx, "k", value, time.Hour); err != nil {
 					b.Fatal(err)
 				}
