@@ -103,9 +103,12 @@ func (ap *autoPipeliner) batch(ctx context.Context, cmd redis.Cmder, chain *atom
 	if b == nil {
 		return next(ctx, cmd)
 	}
-	send, ok := pipelineCopy(ctx, cmd)
-	if !ok {
-		return next(ctx, cmd)
+	send := cmd
+	if ctx.Done() != nil {
+		// The caller may leave before its reply: the batch fills in a copy.
+		if send, ok = pipelineCopy(ctx, cmd); !ok {
+			return next(ctx, cmd)
+		}
 	}
 	err, queued := b.await(ctx, cmd, send, size)
 	if !queued {

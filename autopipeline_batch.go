@@ -35,7 +35,7 @@ const (
 // batch when the caller left.
 type waiter struct {
 	ctx   context.Context
-	send  redis.Cmder // pipelineCopy of the caller's command
+	send  redis.Cmder // the caller's command, or its pipelineCopy
 	size  int
 	state atomic.Int32
 	done  chan struct{} // one token when the reply is in
@@ -264,8 +264,8 @@ func (b *batcher) close() {
 	}
 }
 
-// await queues cmd's copy send and waits for its reply or for ctx to end,
-// whichever comes first. queued is false when the batcher refused it
+// await queues send, cmd or its copy, and waits for its reply or for ctx to
+// end, whichever comes first (a context that cannot end sends cmd itself). queued is false when the batcher refused it
 // (closing): nothing was sent.
 func (b *batcher) await(ctx context.Context, cmd, send redis.Cmder, size int) (err error, queued bool) {
 	w := newWaiter(ctx, send, size)
@@ -284,7 +284,9 @@ func (b *batcher) await(ctx context.Context, cmd, send redis.Cmder, size int) (e
 		}
 		<-w.done // the reply came in at the same moment
 	}
-	copyReply(cmd, send)
+	if send != cmd {
+		copyReply(cmd, send)
+	}
 	w.release()
 	if err := cmd.Err(); err != nil && isConnFailure(err) {
 		return &batchFailure{err: err}, true

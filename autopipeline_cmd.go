@@ -64,10 +64,10 @@ func pipelineSize(cmd redis.Cmder) (int, bool) {
 }
 
 // pipelineCopy returns a command like cmd (same arguments, same reply
-// type) for the batch to fill in. The caller's own command is never handed
-// to the batch: a caller whose context ends returns at once, and the batch
-// must not then write into a command the caller is reading. ok is false for
-// reply types it does not know; those commands are not batched.
+// type) for the batch to fill in. A caller whose context can end gets a
+// copy: it returns at once when its context ends, and the batch must not
+// then write into the command the caller is reading. ok is false for reply
+// types it does not know; those commands are not batched then.
 func pipelineCopy(ctx context.Context, cmd redis.Cmder) (redis.Cmder, bool) {
 	args := cmd.Args() // shared, read-only: the copy costs one allocation
 	switch cmd.(type) {
