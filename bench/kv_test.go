@@ -7,7 +7,9 @@ import (
 	"testing"
 
 	gocache "github.com/go-redis/cache/v9"
+	"github.com/redis/go-redis/v9"
 	"github.com/redis/rueidis"
+	"github.com/systemtrader/redisclient"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -22,6 +24,12 @@ func stringKeys(c *clients, what string) (lib, raw, gc, rue string) {
 	gc = "trading:bench:" + c.nonce + ":gocache:" + what
 	rue = "trading:bench:" + c.nonce + ":rueidis:" + what
 	return
+}
+
+// moreStringKeys returns the keys of the go-redis AutoPipeliner and of the
+// library without auto-pipelining (which adds "trading:" itself).
+func moreStringKeys(c *clients, what string) (ap, libDirect string) {
+	return "trading:bench:" + c.nonce + ":goredisap:" + what, "bench:" + c.nonce + ":libdirect:" + what
 }
 
 func checkString(got string) error {
@@ -41,17 +49,28 @@ func BenchmarkGetString(b *testing.B) {
 func getStringOps(b *testing.B, c *clients) []impl {
 	ctx := context.Background()
 	libKey, rawKey, gcKey, rueKey := stringKeys(c, "get")
+	apKey, directKey := moreStringKeys(c, "get")
 	if err := c.lib.Set(ctx, libKey, value200, ttl); err != nil {
 		b.Fatal(err)
 	}
-	for _, k := range []string{rawKey, gcKey, rueKey} {
+	if err := c.lib.Set(ctx, directKey, value200, ttl); err != nil {
+		b.Fatal(err)
+	}
+	for _, k := range []string{rawKey, gcKey, rueKey, apKey} {
 		if err := c.rdb.Set(ctx, k, value200, ttl).Err(); err != nil {
 			b.Fatal(err)
 		}
 	}
-	return withoutNil(c, []impl{
+	return present(c, []impl{
 		{"goredis", func(ctx context.Context) error {
 			s, err := c.rdb.Get(ctx, rawKey).Result()
+			if err != nil {
+				return err
+			}
+			return checkString(s)
+		}},
+		{"goredisap", func(ctx context.Context) error {
+			s, err := c.ap.Get(ctx, apKey).Result()
 			if err != nil {
 				return err
 			}
@@ -60,6 +79,13 @@ func getStringOps(b *testing.B, c *clients) []impl {
 		{"lib", func(ctx context.Context) error {
 			var s string
 			if err := c.lib.Get(ctx, libKey, &s); err != nil {
+				return err
+			}
+			return checkString(s)
+		}},
+		{"libdirect", func(ctx context.Context) error {
+			var s string
+			if err := c.libDirect.Get(ctx, directKey, &s); err != nil {
 				return err
 			}
 			return checkString(s)
@@ -88,12 +114,19 @@ func BenchmarkSetString(b *testing.B) {
 
 func setStringOps(c *clients) []impl {
 	libKey, rawKey, gcKey, rueKey := stringKeys(c, "set")
-	return withoutNil(c, []impl{
+	apKey, directKey := moreStringKeys(c, "set")
+	return present(c, []impl{
 		{"goredis", func(ctx context.Context) error {
 			return c.rdb.Set(ctx, rawKey, value200, ttl).Err()
 		}},
+		{"goredisap", func(ctx context.Context) error {
+			return c.ap.Set(ctx, apKey, value200, ttl).Err()
+		}},
 		{"lib", func(ctx context.Context) error {
 			return c.lib.Set(ctx, libKey, value200, ttl)
+		}},
+		{"libdirect", func(ctx context.Context) error {
+			return c.libDirect.Set(ctx, directKey, value200, ttl)
 		}},
 		{"gocache", func(ctx context.Context) error {
 			return c.gocache.Set(&gocache.Item{Ctx: ctx, Key: gcKey, Value: value200, TTL: ttl})
@@ -104,14 +137,13 @@ func setStringOps(c *clients) []impl {
 	})
 }
 
-// withoutNil drops the rueidis impl when c has no rueidis client.
-func withoutNil(c *clients, impls []impl) []impl {
-	if c.rue != nil {
-		return impls
-	}
+// present drops the implementations whose client c lacks (the stub
+// clients of Overhead have no rueidis, AutoPipeliner or direct library).
+func present(c *clients, impls []impl) []impl {
+	missing := map[string]bool{"rueidis": c.rue == nil, "goredisap": c.ap == nil, "libdirect": c.libDirect == nil}
 	out := impls[:0]
 	for _, im := range impls {
-		if im.name != "rueidis" {
+		if !missing[im.name] {
 			out = append(out, im)
 		}
 	}
@@ -131,23 +163,25 @@ func predictionOps(c *clients) []impl {
 	const model = "lstm"
 	libHash := hashOf(c.nonce + "lib")
 	key := func(who string) string { return "trading:model:" + model + ":" + hashOf(c.nonce+who) }
-	rawKey, gcKey, rueKey := key("goredis"), key("gocache"), key("rueidis")
+	rawKey, gcKey, rueKey, apKey := key("goredis"), key("gocache"), key("rueidis"), key("goredisap")
+	directHash := hashOf(c.nonce + "libdirect")
 	check := func(got *Prediction) error {
 		if got.Signal != p.Signal || len(got.Quantiles) != len(p.Quantiles) || got.Symbol != p.Symbol {
 			return fmt.Errorf("read back %+v, want %+v", *got, p)
 		}
 		return nil
 	}
-	return withoutNil(c, []impl{
-		{"goredis", func(ctx context.Context) error {
+	// raw is hand-written msgpack on a go-redis client or AutoPipeliner.
+	raw := func(rdb func() redis.Cmdable, key string) func(context.Context) error {
+		return func(ctx context.Context) error {
 			v, err := msgpack.Marshal(&p)
 			if err != nil {
 				return err
 			}
-			if err := c.rdb.Set(ctx, rawKey, v, ttl).Err(); err != nil {
+			if err := rdb().Set(ctx, key, v, ttl).Err(); err != nil {
 				return err
 			}
-			data, err := c.rdb.Get(ctx, rawKey).Bytes()
+			data, err := rdb().Get(ctx, key).Bytes()
 			if err != nil {
 				return err
 			}
@@ -156,17 +190,25 @@ func predictionOps(c *clients) []impl {
 				return err
 			}
 			return check(&got)
-		}},
-		{"lib", func(ctx context.Context) error {
-			if err := c.lib.CacheModelPrediction(ctx, model, libHash, &p, ttl); err != nil {
+		}
+	}
+	lib := func(lc func() *redisclient.Client, hash string) func(context.Context) error {
+		return func(ctx context.Context) error {
+			if err := lc().CacheModelPrediction(ctx, model, hash, &p, ttl); err != nil {
 				return err
 			}
 			var got Prediction
-			if err := c.lib.GetCachedModelPrediction(ctx, model, libHash, &got); err != nil {
+			if err := lc().GetCachedModelPrediction(ctx, model, hash, &got); err != nil {
 				return err
 			}
 			return check(&got)
-		}},
+		}
+	}
+	return present(c, []impl{
+		{"goredis", raw(func() redis.Cmdable { return c.rdb }, rawKey)},
+		{"goredisap", raw(func() redis.Cmdable { return c.ap }, apKey)},
+		{"lib", lib(func() *redisclient.Client { return c.lib }, libHash)},
+		{"libdirect", lib(func() *redisclient.Client { return c.libDirect }, directHash)},
 		{"gocache", func(ctx context.Context) error {
 			if err := c.gocache.Set(&gocache.Item{Ctx: ctx, Key: gcKey, Value: &p, TTL: ttl}); err != nil {
 				return err

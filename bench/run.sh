@@ -14,6 +14,7 @@ BENCHES=(
 	"GetString 6000x"
 	"SetString 6000x"
 	"Prediction 4000x"
+	"Concurrency 3000x"
 	"Batch 30x"
 	"Stampede 300x"
 	"PubSub 20000x"
@@ -218,8 +219,17 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -
 	echo "process's CPU time per op. \`Overhead\` runs the Get, Set and prediction"
 	echo "operations with the network cut out (a stub go-redis hook answers), so its"
 	echo "ratios compare the clients' own CPU cost, not the time of a call."
+	if [[ -f $WORK/Concurrency.csv ]]; then
+		echo "\`Concurrency\` runs GET and SET at 1 to 128 goroutines (\`g=N\`); its chart is"
+		echo "[concurrency.svg](concurrency.svg)."
+	fi
 	echo
-	"$WORK/report" -raw "$RAW" "${csvs[@]}"
+	chart=()
+	if [[ -f $WORK/Concurrency.csv ]]; then
+		# The chart goes next to the report, linked from README.md.
+		chart=(-svg "$(dirname "$OUT")/concurrency.svg")
+	fi
+	"$WORK/report" -raw "$RAW" "${chart[@]}" "${csvs[@]}"
 	if [[ -s $FAILS ]]; then
 		echo
 		echo "## Failed runs"

@@ -58,9 +58,16 @@ func TestMain(m *testing.M) {
 
 // clients are the implementations under test, all on one server.
 type clients struct {
-	lib     *redisclient.Client // namespace "trading"
-	rdb     *redis.Client       // raw go-redis, same pool size and timeouts
-	gocache *gocache.Cache      // go-redis/cache on its own go-redis client, no local cache
+	lib *redisclient.Client // namespace "trading"
+	// libDirect is the library with Options.DisableAutoPipeline: every
+	// command on its own pooled connection, as before auto-pipelining.
+	libDirect *redisclient.Client
+	rdb       *redis.Client // raw go-redis, same pool size and timeouts
+	// ap is go-redis's own AutoPipeliner (blocking face, default options:
+	// half-duplex) on a raw client of its own.
+	ap      *redis.AutoPipeliner
+	apRDB   *redis.Client
+	gocache *gocache.Cache // go-redis/cache on its own go-redis client, no local cache
 	gcRDB   *redis.Client
 	rue     rueidis.Client // defaults: auto-pipelining on
 	nonce   string         // makes this process's keys and channels unique
@@ -111,6 +118,17 @@ func newClients(url string) (*clients, error) {
 	rdb := redis.NewClient(o)
 	o2, _ := rawOpts()
 	gcRDB := redis.NewClient(o2)
+	o3, _ := rawOpts()
+	apRDB := redis.NewClient(o3)
+	ap, err := apRDB.AutoPipeline()
+	if err != nil {
+		return nil, fmt.Errorf("go-redis AutoPipeline: %w", err)
+	}
+	libDirect, err := redisclient.New(redisclient.Options{URL: url, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
+		DisableAutoPipeline: true})
+	if err != nil {
+		return nil, err
+	}
 	ro, err := rueidis.ParseURL(url)
 	if err != nil {
 		return nil, err
@@ -128,12 +146,15 @@ func newClients(url string) (*clients, error) {
 		return nil, err
 	}
 	return &clients{
-		lib:     lib,
-		rdb:     rdb,
-		gocache: gocache.New(&gocache.Options{Redis: gcRDB}),
-		gcRDB:   gcRDB,
-		rue:     rue,
-		nonce:   strconv.FormatInt(time.Now().UnixNano(), 36),
+		lib:       lib,
+		libDirect: libDirect,
+		rdb:       rdb,
+		ap:        ap,
+		apRDB:     apRDB,
+		gocache:   gocache.New(&gocache.Options{Redis: gcRDB}),
+		gcRDB:     gcRDB,
+		rue:       rue,
+		nonce:     strconv.FormatInt(time.Now().UnixNano(), 36),
 	}, nil
 }
 

@@ -2,11 +2,12 @@
 // RESULTS.md: one table per benchmark group with time/op, allocs/op and the
 // ratio to the group's base implementation (raw go-redis, or
 // json.Marshal+sha256 for HashInput), then a check of the targets of issues
-// 3, 9, 14 and 18.
+// 3, 9, 14, 15 and 18; with -svg, the chart of the Concurrency group
+// (time/op against goroutines, chart.go).
 //
 // Usage:
 //
-//	report [-raw raw.txt] GROUP.csv...
+//	report [-raw raw.txt] [-svg chart.svg] GROUP.csv...
 //
 // Each file is the output of
 //
@@ -494,6 +495,7 @@ func checkTargets(groups map[string]*group, stampedeMax float64) []check {
 			out = append(out, c)
 		}
 	}
+	out = append(out, autoPipelineTargets(groups)...)
 	perRow("HashInput", "lib", "jsonsha256", "HashInput ≤ 0.5× json.Marshal+sha256 time, ≤ 2 allocs/op",
 		func(r, a, _ float64) bool { return r <= 0.5 && a <= 2 },
 		func(r, a, _ float64) string { return fmt.Sprintf("%.2f× time, %s allocs/op", r, fmtNum(a)) })
@@ -541,6 +543,45 @@ func nearCacheTargets(groups map[string]*group) []check {
 	return out
 }
 
+// autoPipelineTargets evaluates the targets of issue 15 (adaptive
+// auto-pipelining) on GetString, SetString and Prediction: at 64 goroutines
+// the library within 0.8× rueidis's time per op, at 8 within 1.1×, alone no
+// slower than 1.05× the library without auto-pipelining (libdirect), and
+// never more allocations per op than libdirect.
+func autoPipelineTargets(groups map[string]*group) []check {
+	var out []check
+	limits := []struct {
+		row, base string
+		max       float64
+	}{{"conc=p64", "rueidis", 0.8}, {"conc=p8", "rueidis", 1.1}, {"conc=seq", "libdirect", 1.05}}
+	for _, name := range []string{"GetString", "SetString", "Prediction"} {
+		g := groups[name]
+		if g == nil {
+			continue
+		}
+		for _, l := range limits {
+			c := check{target: fmt.Sprintf("auto-pipelining: lib ≤ %g× %s time", l.max, l.base), row: name + "/" + l.row}
+			t, bt := g.get(l.row, "lib", "sec/op"), g.get(l.row, l.base, "sec/op")
+			if t.have && bt.have && bt.val > 0 {
+				r := t.val / bt.val
+				c.known, c.ok = true, r <= l.max
+				c.measured = fmt.Sprintf("%.2f× (%s%s vs %s%s)", r, fmtTime(t.val), ci(t), fmtTime(bt.val), ci(bt))
+			}
+			out = append(out, c)
+		}
+		for _, row := range g.rows {
+			c := check{target: "auto-pipelining: lib allocs/op ≤ libdirect", row: name + "/" + row}
+			a, ba := g.get(row, "lib", "allocs/op"), g.get(row, "libdirect", "allocs/op")
+			if a.have && ba.have {
+				c.known, c.ok = true, a.val <= ba.val
+				c.measured = fmt.Sprintf("%s vs %s", fmtNum(a.val), fmtNum(ba.val))
+			}
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 func writeTargets(w io.Writer, checks []check) {
 	fmt.Fprintln(w, "| target | case | measured | verdict |")
 	fmt.Fprintln(w, "|---|---|---|---|")
@@ -550,12 +591,13 @@ func writeTargets(w io.Writer, checks []check) {
 }
 
 // order is the order of the groups in the report.
-var order = []string{"GetString", "SetString", "Prediction", "Overhead", "Decode", "PythonCodec", "Batch", "Stampede", "PubSub", "StreamAdd", "StreamConsume", "HashInput", "NearCache", "NearCacheInvalidation"}
+var order = []string{"GetString", "SetString", "Prediction", "Concurrency", "Overhead", "Decode", "PythonCodec", "Batch", "Stampede", "PubSub", "StreamAdd", "StreamConsume", "HashInput", "NearCache", "NearCacheInvalidation"}
 
 func main() {
 	raw := flag.String("raw", "", "raw `file` of benchmark output, for the stampede's largest max-loads")
+	svg := flag.String("svg", "", "write the Concurrency group's chart (time/op against goroutines) to `file`")
 	flag.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: report [-raw raw.txt] GROUP.csv...  (benchstat -format csv -col /impl output, one file per benchmark)")
+		fmt.Fprintln(os.Stderr, "usage: report [-raw raw.txt] [-svg chart.svg] GROUP.csv...  (benchstat -format csv -col /impl output, one file per benchmark)")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -567,6 +609,43 @@ func main() {
 		fmt.Fprintln(os.Stderr, "report:", err)
 		os.Exit(1)
 	}
+	if *svg != "" {
+		if err := chartFile(*svg, flag.Args()); err != nil {
+			fmt.Fprintln(os.Stderr, "report:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+// chartTitle heads the concurrency chart.
+const chartTitle = "GET and SET of a 200-byte string on one loopback redis-server: time per op (lower is better)"
+
+// chartFile writes the chart of the Concurrency group among files to path.
+func chartFile(path string, files []string) error {
+	for _, f := range files {
+		if strings.TrimSuffix(filepath.Base(f), ".csv") != "Concurrency" {
+			continue
+		}
+		fh, err := os.Open(f)
+		if err != nil {
+			return err
+		}
+		g, err := parse("Concurrency", fh)
+		fh.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+		out, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		if err := writeChart(out, g, chartTitle); err != nil {
+			out.Close()
+			return err
+		}
+		return out.Close()
+	}
+	return errors.New("-svg: no Concurrency.csv among the files")
 }
 
 func run(w io.Writer, raw string, files []string) error {

@@ -202,3 +202,51 @@ func TestNearCacheTargets(t *testing.T) {
 		}
 	}
 }
+
+func TestChart(t *testing.T) {
+	g := parseFile(t, "Concurrency")
+	panels := chartPanels(g)
+	if len(panels) != 2 || panels[0].op != "get" || panels[1].op != "set" {
+		t.Fatalf("panels = %+v", panels)
+	}
+	for _, p := range panels {
+		if len(p.series) != 4 {
+			t.Errorf("%s: %d series, want 4", p.op, len(p.series))
+		}
+		for _, s := range p.series {
+			if len(s.points) != 8 || s.points[0][0] != 1 || s.points[7][0] != 128 {
+				t.Errorf("%s %s: points %v, want goroutines 1 to 128 in order", p.op, s.impl, s.points)
+			}
+		}
+	}
+	var out bytes.Buffer
+	if err := writeChart(&out, g, "a <title>"); err != nil {
+		t.Fatal(err)
+	}
+	svg := out.String()
+	for _, want := range []string{"<svg ", "a &lt;title&gt;", ">GET<", ">SET<", "redisclient (auto-pipelining)", "go-redis AutoPipeline", "rueidis", ">128<", "</svg>"} {
+		if !strings.Contains(svg, want) {
+			t.Errorf("chart lacks %q", want)
+		}
+	}
+	if n := strings.Count(svg, "<polyline "); n != 8 {
+		t.Errorf("%d lines, want 8", n)
+	}
+	if err := writeChart(&out, parseFile(t, "HashInput"), "x"); err == nil {
+		t.Error("a group without op=O/g=N rows drew a chart")
+	}
+}
+
+func TestChartFile(t *testing.T) {
+	path := t.TempDir() + "/c.svg"
+	if err := chartFile(path, []string{"testdata/HashInput.csv", "testdata/Concurrency.csv"}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || !strings.HasPrefix(string(b), "<svg ") {
+		t.Fatalf("read %q: %v", b, err)
+	}
+	if err := chartFile(path, []string{"testdata/HashInput.csv"}); err == nil {
+		t.Error("no Concurrency.csv: want an error")
+	}
+}
