@@ -53,8 +53,10 @@ func getStringOps(b *testing.B, c *clients) []impl {
 	if err := c.lib.Set(ctx, libKey, value200, ttl); err != nil {
 		b.Fatal(err)
 	}
-	if err := c.lib.Set(ctx, directKey, value200, ttl); err != nil {
-		b.Fatal(err)
+	if c.libDirect != nil {
+		if err := c.libDirect.Set(ctx, directKey, value200, ttl); err != nil {
+			b.Fatal(err)
+		}
 	}
 	for _, k := range []string{rawKey, gcKey, rueKey, apKey} {
 		if err := c.rdb.Set(ctx, k, value200, ttl).Err(); err != nil {

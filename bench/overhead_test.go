@@ -67,8 +67,11 @@ func (s *stubServer) ProcessPipelineHook(redis.ProcessPipelineHook) redis.Proces
 	return func(context.Context, []redis.Cmder) error { return errors.New("stub: no pipelines") }
 }
 
-// stubClients returns the library, raw go-redis and go-redis/cache on stub
-// servers (no rueidis). It needs no Redis.
+// stubClients returns the library (with and without auto-pipelining), raw
+// go-redis and go-redis/cache on stub servers (no rueidis, no AutoPipeliner).
+// It needs no Redis. One goroutine calls them, so the library's
+// auto-pipelining takes its direct path: lib − libdirect is what that check
+// costs a lone caller.
 func stubClients(b *testing.B) *clients {
 	lib, err := redisclient.New(redisclient.Options{Addr: "127.0.0.1:1"})
 	if err != nil {
@@ -76,14 +79,21 @@ func stubClients(b *testing.B) *clients {
 	}
 	b.Cleanup(func() { lib.Close() })
 	lib.Redis().AddHook(&stubServer{vals: map[string]string{}})
+	direct, err := redisclient.New(redisclient.Options{Addr: "127.0.0.1:1", DisableAutoPipeline: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { direct.Close() })
+	direct.Redis().AddHook(&stubServer{vals: map[string]string{}})
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
 	rdb.AddHook(&stubServer{vals: map[string]string{}})
 	b.Cleanup(func() { rdb.Close() })
 	return &clients{
-		lib:     lib,
-		rdb:     rdb,
-		gocache: gocache.New(&gocache.Options{Redis: rdb}),
-		nonce:   "stub",
+		lib:       lib,
+		libDirect: direct,
+		rdb:       rdb,
+		gocache:   gocache.New(&gocache.Options{Redis: rdb}),
+		nonce:     "stub",
 	}
 }
 

@@ -569,6 +569,19 @@ func autoPipelineTargets(groups map[string]*group) []check {
 			}
 			out = append(out, c)
 		}
+		// The lone caller's cost without the network's noise: Overhead's
+		// lib − libdirect CPU time against a libdirect call on loopback.
+		if og, op := groups["Overhead"], overheadOp[name]; og != nil {
+			c := check{target: "auto-pipelining: lone caller ≤ 1.05× libdirect (Overhead delta against a libdirect call)", row: "Overhead/op=" + op}
+			l, d := og.get("op="+op, "lib", "sec/op"), og.get("op="+op, "libdirect", "sec/op")
+			call := g.get("conc=seq", "libdirect", "sec/op")
+			if l.have && d.have && call.have && call.val > 0 {
+				delta := l.val - d.val
+				c.known, c.ok, c.noise = true, delta <= 0.05*call.val, noisy(l)
+				c.measured = fmt.Sprintf("%+.0f ns = %.2f%% of %s (%s conc=seq libdirect)", delta*1e9, 100*delta/call.val, fmtTime(call.val), name)
+			}
+			out = append(out, c)
+		}
 		for _, row := range g.rows {
 			c := check{target: "auto-pipelining: lib allocs/op ≤ libdirect", row: name + "/" + row}
 			a, ba := g.get(row, "lib", "allocs/op"), g.get(row, "libdirect", "allocs/op")
@@ -581,6 +594,9 @@ func autoPipelineTargets(groups map[string]*group) []check {
 	}
 	return out
 }
+
+// overheadOp names the Overhead row of each network group.
+var overheadOp = map[string]string{"GetString": "get", "SetString": "set", "Prediction": "prediction"}
 
 func writeTargets(w io.Writer, checks []check) {
 	fmt.Fprintln(w, "| target | case | measured | verdict |")
