@@ -314,7 +314,7 @@ func BenchmarkScaleSubscribe(b *testing.B) {
 						runtime.GC()
 						runtime.ReadMemStats(&before)
 						g0 := runtime.NumGoroutine()
-						c0, err := pubsubConns(ctx, c.gcRDB)
+						c0, err := settledPubsubConns(ctx, c.gcRDB)
 						if err != nil {
 							b.Fatal(err)
 						}
@@ -350,6 +350,20 @@ func BenchmarkScaleSubscribe(b *testing.B) {
 				})
 			}
 		})
+	}
+}
+
+// settledPubsubConns counts the server's pub/sub connections once those the
+// previous round closed are gone (the server drops them a moment after the
+// client closed them), or after a second.
+func settledPubsubConns(ctx context.Context, rdb *redis.Client) (int, error) {
+	deadline := time.Now().Add(time.Second)
+	for {
+		n, err := pubsubConns(ctx, rdb)
+		if err != nil || n == 0 || time.Now().After(deadline) {
+			return n, err
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

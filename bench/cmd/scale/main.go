@@ -96,8 +96,6 @@ func parse(r io.Reader) ([]*curve, error) {
 				p.bytes = append(p.bytes, v)
 			case "allocs/op":
 				p.allocs = append(p.allocs, v)
-			case "cpu-ns/op":
-				// CPU time per op is not a cost curve of its own.
 			default:
 				if !slices.Contains(c.extraUnits, unit) {
 					c.extraUnits = append(c.extraUnits, unit)
@@ -178,7 +176,12 @@ func write(w io.Writer, curves []*curve) {
 			}
 			var extra []string
 			for _, unit := range c.extraUnits {
-				if vs := p.extra[unit]; len(vs) > 0 {
+				vs := p.extra[unit]
+				switch {
+				case len(vs) == 0:
+				case unit == "cpu-ns/op":
+					extra = append(extra, "cpu "+duration(median(vs)))
+				default:
 					extra = append(extra, fmt.Sprintf("%s %s", unit, number(median(vs))))
 				}
 			}
