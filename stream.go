@@ -87,8 +87,9 @@ func (s *Stream) fullKey(op string) (string, error) {
 //
 // A nil error means Redis stored the entry; with appendonly yes and
 // appendfsync everysec it survives a crash and restart of Redis, while a
-// crash of its host can lose about the last second of writes (README,
-// "Durable messaging"). Add is not retried once the command may have
+// crash of its host can lose about the last second of writes, and on a disk
+// too slow for a fsync a second even a crash of Redis alone can lose up to
+// 2 s (README, "Durable messaging"; appendfsync always closes the window). Add is not retried once the command may have
 // reached the server, so an error after a timeout does not prove the entry
 // was not stored: a producer that retries may add it twice, which consumers
 // see as a duplicate (delivery is at least once anyway).
