@@ -9,12 +9,12 @@ ROOT=$(cd "$BENCH_DIR/.." && pwd)
 
 # Top-level benchmarks in the order they run, each with its -benchtime:
 # a fixed iteration count for the network benchmarks keeps the whole run
-# bounded (about 8 minutes at COUNT=6 on 2 busy cores), time for the CPU-only ones.
+# bounded (about 12 minutes at COUNT=6 on 2 busy cores), time for the CPU-only ones.
 BENCHES=(
-	"GetString 6000x"
-	"SetString 6000x"
-	"Prediction 4000x"
-	"Concurrency 3000x"
+	"GetString 30000x"
+	"SetString 30000x"
+	"Prediction 15000x"
+	"Concurrency 20000x"
 	"Batch 30x"
 	"Stampede 300x"
 	"PubSub 20000x"
@@ -55,7 +55,7 @@ Environment:
                    shared machine; default: unchanged)
 
 Examples:
-  ./$PROG                                  # the full suite, about 8 minutes
+  ./$PROG                                  # the full suite, about 12 minutes
   COUNT=1 BENCHTIME=200x ./$PROG           # a smoke run
   BENCH=HashInput COUNT=3 OUT=/tmp/r.md ./$PROG
 

@@ -343,7 +343,7 @@ func autoPipelineTargets(groups map[string]*group) []check {
 			t, bt := g.get(l.row, "lib", "sec/op"), g.get(l.row, l.base, "sec/op")
 			if t.have && bt.have && bt.val > 0 {
 				r := t.val / bt.val
-				c.known, c.ok = true, r <= l.max
+				c.known, c.ok, c.noise = true, r <= l.max, overlap(t, bt)
 				c.measured = fmt.Sprintf("%.2f× (%s%s vs %s%s)", r, fmtTime(t.val), ci(t), fmtTime(bt.val), ci(bt))
 			}
 			out = append(out, c)
@@ -383,4 +383,30 @@ func writeTargets(w io.Writer, checks []check) {
 	for _, c := range checks {
 		fmt.Fprintf(w, "| %s | %s | %s | %s |\n", c.target, c.row, c.measured, verdict(c))
 	}
+}
+
+// overlap reports whether the confidence intervals of a and b overlap, so
+// that their difference may be noise (benchstat compares each column with
+// the base column only). Without both intervals it cannot tell: false.
+func overlap(a, b cell) bool {
+	pa, oka := ciFraction(a)
+	pb, okb := ciFraction(b)
+	if !oka || !okb {
+		return false
+	}
+	lo, hi := a, b
+	plo, phi := pa, pb
+	if lo.val > hi.val {
+		lo, hi, plo, phi = b, a, pb, pa
+	}
+	return lo.val*(1+plo) >= hi.val*(1-phi)
+}
+
+// ciFraction returns benchstat's interval "12%" as 0.12.
+func ciFraction(c cell) (float64, bool) {
+	v, err := strconv.ParseFloat(strings.TrimSuffix(c.ci, "%"), 64)
+	if err != nil || !strings.HasSuffix(c.ci, "%") {
+		return 0, false
+	}
+	return v / 100, true
 }

@@ -170,3 +170,21 @@ func TestTargetsGolden(t *testing.T) {
 		t.Errorf("checkTargets output differs from %s (go test -update rewrites it):\n%s", path, out.String())
 	}
 }
+
+func TestOverlap(t *testing.T) {
+	c := func(v float64, ci string) cell { return cell{val: v, ci: ci, have: true} }
+	for _, tc := range []struct {
+		a, b cell
+		want bool
+	}{
+		{c(10, "10%"), c(12, "10%"), true},   // 11 ≥ 10.8
+		{c(10, "5%"), c(12, "5%"), false},    // 10.5 < 11.4
+		{c(12, "5%"), c(10, "5%"), false},    // either order
+		{c(10, "∞"), c(30, "1%"), false},     // unknown interval
+		{c(22, "147%"), c(13, "334%"), true}, // the seq case of a loaded run
+	} {
+		if got := overlap(tc.a, tc.b); got != tc.want {
+			t.Errorf("overlap(%v±%s, %v±%s) = %v", tc.a.val, tc.a.ci, tc.b.val, tc.b.ci, got)
+		}
+	}
+}
