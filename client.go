@@ -49,9 +49,9 @@ type shared struct {
 	breaker   *breaker      // standalone and Sentinel: one for every call
 	nodes     *nodeBreakers // cluster: one breaker per node
 	topo      *topology     // cluster: re-reads the slot map after failures
-	subs      subscriptions
+	subs      registry[*Subscription]
 	pubsub    pubsubHub // the connections subscriptions share
-	consumers consumers
+	consumers registry[*Consumer]
 	local     *localCache // nil: near cache off
 	tracking  *tracking
 	pipe      *autoPipeliner // nil: auto-pipelining off

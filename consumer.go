@@ -154,7 +154,7 @@ func (s *Stream) Consume(ctx context.Context, group, consumer string,
 		cs.maxDeliv = int64(opts.MaxDeliveries)
 	}
 	cs.ctx, cs.cancel = context.WithCancel(cs.readCtx)
-	if err := s.c.shared.consumers.add(cs); err != nil {
+	if err := s.c.shared.consumers.add(cs, sameConsumer(cs)); err != nil {
 		cs.cancel()
 		return nil, opErr("consume", key, err)
 	}
@@ -248,65 +248,24 @@ func (c *Consumer) Close() error {
 	return c.closeErr
 }
 
-// consumers tracks the running consumers of one pool so Client.Close can
-// close them and Health can report them. The zero value is ready to use.
-type consumers struct {
-	mu     sync.Mutex
-	closed bool
-	live   map[*Consumer]struct{}
-}
-
-// add registers c; it fails when the pool is closing or another running
-// consumer of this pool has the same stream, group and name.
-func (r *consumers) add(c *Consumer) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return ErrClosed
-	}
-	for o := range r.live {
+// sameConsumer refuses a second running consumer of this pool with c's
+// stream, group and name.
+func sameConsumer(c *Consumer) func(*Consumer) error {
+	return func(o *Consumer) error {
 		if o.key == c.key && o.group == c.group && o.name == c.name {
 			return fmt.Errorf("%w: consumer %q of group %q is already running in this process", ErrInvalidOptions, c.name, c.group)
 		}
+		return nil
 	}
-	if r.live == nil {
-		r.live = make(map[*Consumer]struct{})
-	}
-	r.live[c] = struct{}{}
-	return nil
 }
 
-func (r *consumers) remove(c *Consumer) {
-	r.mu.Lock()
-	delete(r.live, c)
-	r.mu.Unlock()
-}
-
-// closeAll closes every running consumer in parallel and waits for them;
-// consumers started later are refused.
-func (r *consumers) closeAll() {
-	r.mu.Lock()
-	r.closed = true
-	live := make([]*Consumer, 0, len(r.live))
-	for c := range r.live {
-		live = append(live, c)
-	}
-	r.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, c := range live {
-		wg.Go(func() { _ = c.Close() })
-	}
-	wg.Wait()
-}
-
-// health reports every running consumer, ordered by stream, group and name.
-func (r *consumers) health() []ConsumerHealth {
-	r.mu.Lock()
-	out := make([]ConsumerHealth, 0, len(r.live))
-	for c := range r.live {
+// consumerHealth reports every running consumer of r, ordered by stream,
+// group and name.
+func consumerHealth(r *registry[*Consumer]) []ConsumerHealth {
+	var out []ConsumerHealth
+	r.each(func(c *Consumer) {
 		out = append(out, ConsumerHealth{Stream: c.key, Group: c.group, Consumer: c.name, ConsumerStats: c.Stats()})
-	}
-	r.mu.Unlock()
+	})
 	if len(out) == 0 {
 		return nil
 	}

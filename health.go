@@ -231,7 +231,7 @@ func (c *Client) Health(ctx context.Context) HealthReport {
 		}
 	}
 	r.ResponseTimeMS = millis(r.Latency)
-	r.Consumers = sh.consumers.health()
+	r.Consumers = consumerHealth(&sh.consumers)
 	if !r.Connected && sh.closed.Load() {
 		// Close overtook the check: say that, not how the socket died.
 		r.Error = opErr("health", "", ErrClosed).Error()

@@ -122,7 +122,7 @@ func (c *Client) subscribe(ctx context.Context, kind string, opts SubscribeOptio
 	}
 	s.pc = pc
 	c.shared.tel.subs.add(s)
-	if !c.shared.subs.add(s) {
+	if c.shared.subs.add(s, nil) != nil {
 		_ = s.Close()
 		return nil, opErr(kind, where, ErrClosed)
 	}
@@ -246,49 +246,4 @@ func (s *Subscription) awaitHandlers() error {
 		return opErr("close subscription", keyList(s.names),
 			fmt.Errorf("%w: handler still running after %v", context.DeadlineExceeded, s.opts.CloseTimeout))
 	}
-}
-
-// subscriptions tracks the live subscriptions of one pool so Client.Close
-// can close them. The zero value is ready to use.
-type subscriptions struct {
-	mu     sync.Mutex
-	closed bool
-	live   map[*Subscription]struct{}
-}
-
-// add registers s and reports false when the pool is closing.
-func (r *subscriptions) add(s *Subscription) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return false
-	}
-	if r.live == nil {
-		r.live = make(map[*Subscription]struct{})
-	}
-	r.live[s] = struct{}{}
-	return true
-}
-
-func (r *subscriptions) remove(s *Subscription) {
-	r.mu.Lock()
-	delete(r.live, s)
-	r.mu.Unlock()
-}
-
-// closeAll closes every live subscription in parallel and waits for them;
-// subscriptions registered later are refused.
-func (r *subscriptions) closeAll() {
-	r.mu.Lock()
-	r.closed = true
-	live := make([]*Subscription, 0, len(r.live))
-	for s := range r.live {
-		live = append(live, s)
-	}
-	r.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, s := range live {
-		wg.Go(func() { _ = s.Close() })
-	}
-	wg.Wait()
 }
