@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -85,10 +86,24 @@ type localEntry struct {
 // counter by hash, which only costs a rejected fill now and then.
 const versionShards = 4096
 
+// fillLocks is the number of locks that make a fill's last check and its
+// store one step against the invalidation of its key; a version shard uses
+// lock shard%fillLocks. Few enough for a flush to pass through them all.
+const fillLocks = 256
+
+// paddedMutex keeps each fill lock on its own cache line.
+type paddedMutex struct {
+	sync.Mutex
+	_ [56]byte
+}
+
 // localCache is the store and its coherence state. Reads are served only
 // while live (every node's tracking connection is subscribed). A fill is a
-// value fetched from Redis: it is kept only if no invalidation of its key
-// and no flush happened between begin and the end of fill.
+// value fetched from Redis: it is stored only if no invalidation of its key
+// and no flush happened since begin. It checks and stores under its key's
+// fill lock, which invalidate holds to remove the key and flush passes
+// through before removing everything: once an invalidation or flush has
+// returned, no value it made stale is in the store, not even for a moment.
 type localCache struct {
 	opts      LocalCacheOptions
 	store     *otter.Cache[string, *localEntry]
@@ -100,6 +115,7 @@ type localCache struct {
 	live     atomic.Bool
 	epoch    atomic.Uint64 // bumped by every flush and change of liveness
 	versions [versionShards]atomic.Uint64
+	locks    [fillLocks]paddedMutex
 
 	hits                                      stripedCounter // on the hot path
 	misses, invalidations, flushes, evictions atomic.Uint64
@@ -190,9 +206,7 @@ func (lc *localCache) begin(k string) fillToken {
 
 // fill stores a value read after begin, unless k was invalidated or the
 // cache flushed meanwhile. size is the value's encoded length. A byte slice
-// is stored as a copy: the caller keeps the one it got. fill stores first
-// and checks after, so an invalidation that runs between the two removes
-// the entry itself or is seen here.
+// is stored as a copy: the caller keeps the one it got.
 func (lc *localCache) fill(k string, typ reflect.Type, t fillToken, v any, size int) {
 	if !t.ok || !lc.valid(t) || time.Since(lc.base)-t.fetched >= lc.maxStale {
 		return
@@ -202,9 +216,11 @@ func (lc *localCache) fill(k string, typ reflect.Type, t fillToken, v any, size 
 	if isByteSlice(v) {
 		e.val, e.bytes = cloneBytes(v), true
 	}
-	lc.store.Set(k, e)
-	if !lc.valid(t) {
-		lc.store.Invalidate(k)
+	mu := &lc.locks[t.shard%fillLocks]
+	mu.Lock()
+	defer mu.Unlock()
+	if lc.valid(t) {
+		lc.store.Set(k, e)
 	}
 }
 
@@ -215,14 +231,24 @@ func (lc *localCache) valid(t fillToken) bool {
 // invalidate drops k: bump its version first, so a fill in flight sees it.
 func (lc *localCache) invalidate(k string) {
 	lc.invalidations.Add(1)
-	lc.versions[lc.shard(k)].Add(1)
+	shard := lc.shard(k)
+	lc.versions[shard].Add(1)
+	mu := &lc.locks[shard%fillLocks]
+	mu.Lock()
 	lc.store.Invalidate(k)
+	mu.Unlock()
 }
 
-// flush drops everything: the epoch moves first, so fills in flight fail.
+// flush drops everything: the epoch moves first, so fills in flight fail,
+// and passing through every fill lock waits out those that checked it
+// before it moved and may still be storing.
 func (lc *localCache) flush() {
 	lc.flushes.Add(1)
 	lc.epoch.Add(1)
+	for i := range lc.locks {
+		lc.locks[i].Lock()
+		lc.locks[i].Unlock() //nolint:staticcheck // an empty section on purpose: a barrier
+	}
 	lc.store.InvalidateAll()
 }
 

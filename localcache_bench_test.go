@@ -3,6 +3,7 @@ package redisclient
 import (
 	"context"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -92,4 +93,35 @@ func BenchmarkLocalCacheHit(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkLocalCacheFill is what a miss adds to its round trip: begin
+// before the read and fill after it, sequential and on 8 goroutines.
+func BenchmarkLocalCacheFill(b *testing.B) {
+	lc := newLocalCache(LocalCacheOptions{MaxEntries: 1000, MaxBytes: 1 << 20, MaxStaleness: time.Hour, PingInterval: time.Second})
+	b.Cleanup(lc.close)
+	lc.setLive(true)
+	keys := make([]string, 1000)
+	for i := range keys {
+		keys[i] = "ns:k" + strconv.Itoa(i)
+	}
+	fill := func(i int) {
+		k := keys[i%len(keys)]
+		lc.fill(k, stringPtr, lc.begin(k), "v", 1)
+	}
+	b.Run("conc=seq", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := range b.N {
+			fill(i)
+		}
+	})
+	b.Run("conc=p8", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetParallelism((8 + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+		b.RunParallel(func(pb *testing.PB) {
+			for i := 0; pb.Next(); i++ {
+				fill(i)
+			}
+		})
+	})
 }

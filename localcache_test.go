@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -204,4 +205,51 @@ func TestLocalCacheWithoutTrackingReadsRedis(t *testing.T) {
 	h := c.Health(ctx)
 	require.NotNil(t, h.LocalCache)
 	assert.False(t, h.LocalCache.Tracking)
+}
+
+// A write is complete once its invalidation returns: from then on no reader
+// may see an older value, not even while a racing fill finds out it lost.
+// Here server stands for Redis: a fill reads it after begin, and a write
+// changes it, then invalidates (or flushes, as FLUSHDB does).
+func TestLocalCacheRacingFillNeverServedAfterWrite(t *testing.T) {
+	int64Ptr := reflect.TypeFor[*int64]()
+	for _, tc := range []struct {
+		name   string
+		drop   func(lc *localCache)
+		writes int64
+	}{
+		{"invalidate", func(lc *localCache) { lc.invalidate("k") }, 100_000},
+		{"flush", func(lc *localCache) { lc.flush() }, 10_000}, // a flush costs more
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lc := newTestLocalCache(t, LocalCacheOptions{})
+			var server, acked, stale atomic.Int64
+			var stop atomic.Bool
+			var wg sync.WaitGroup
+			for range 2 {
+				wg.Go(func() {
+					for !stop.Load() {
+						tok := lc.begin("k")
+						lc.fill("k", int64Ptr, tok, server.Load(), 8)
+					}
+				})
+				wg.Go(func() {
+					for !stop.Load() {
+						floor := acked.Load()
+						if v, ok := lc.get("k", int64Ptr); ok && v.(int64) < floor {
+							stale.Add(1)
+						}
+					}
+				})
+			}
+			for i := int64(1); i <= tc.writes; i++ {
+				server.Store(i)
+				tc.drop(lc)
+				acked.Store(i)
+			}
+			stop.Store(true)
+			wg.Wait()
+			assert.Zero(t, stale.Load(), "values older than a completed write were served")
+		})
+	}
 }
