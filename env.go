@@ -32,6 +32,16 @@ const (
 	// EnvDisableAutoPipeline turns auto-pipelining off when true.
 	EnvDisableAutoPipeline = "REDIS_DISABLE_AUTO_PIPELINE"
 	// The REDIS_TLS_* variables are listed with TLSOptions.
+
+	// EnvLocalCache turns the near cache on (true) with the defaults of
+	// LocalCacheOptions; any REDIS_LOCAL_CACHE_* variable turns it on too.
+	EnvLocalCache = "REDIS_LOCAL_CACHE"
+	// EnvLocalCacheMaxEntries sets LocalCacheOptions.MaxEntries.
+	EnvLocalCacheMaxEntries = "REDIS_LOCAL_CACHE_MAX_ENTRIES"
+	// EnvLocalCacheMaxBytes sets LocalCacheOptions.MaxBytes, in bytes.
+	EnvLocalCacheMaxBytes = "REDIS_LOCAL_CACHE_MAX_BYTES"
+	// EnvLocalCacheMaxStaleness sets LocalCacheOptions.MaxStaleness.
+	EnvLocalCacheMaxStaleness = "REDIS_LOCAL_CACHE_MAX_STALENESS"
 )
 
 // OptionsFromEnv builds Options from the environment:
@@ -56,6 +66,10 @@ const (
 //	REDIS_TLS_KEY_FILE       PEM private key of the client certificate
 //	REDIS_TLS_SERVER_NAME    name the server's certificate must carry, if not the host dialed
 //	REDIS_TLS_INSECURE_SKIP_VERIFY  true: accept any server certificate (tests only; logged as a warning)
+//	REDIS_LOCAL_CACHE        true: near cache on, with the defaults of LocalCacheOptions
+//	REDIS_LOCAL_CACHE_MAX_ENTRIES    LocalCacheOptions.MaxEntries (turns the near cache on)
+//	REDIS_LOCAL_CACHE_MAX_BYTES      LocalCacheOptions.MaxBytes, in bytes (turns it on)
+//	REDIS_LOCAL_CACHE_MAX_STALENESS  LocalCacheOptions.MaxStaleness, Go duration or whole seconds (turns it on)
 //
 // Unset variables keep the defaults of Options. A malformed value is an error
 // naming the variable; it never repeats a password.
@@ -82,6 +96,9 @@ func optionsFromLookup(lookup func(string) (string, bool)) (Options, error) {
 	o.Password, _ = lookup(EnvPassword) // passwords may legitimately have spaces
 	o.SentinelPassword, _ = lookup(EnvSentinelPassword)
 	o.Namespace = env.get(EnvNamespace)
+	if o.LocalCache, err = env.localCache(); err != nil {
+		return o, err
+	}
 	return o, env.tuning(&o)
 }
 
@@ -227,6 +244,54 @@ func (e envReader) tuning(o *Options) error {
 		return validateNamespacePart(EnvNamespace, o.Namespace, DefaultSeparator)
 	}
 	return nil
+}
+
+// localCache reads the REDIS_LOCAL_CACHE* variables: nil when none is set.
+// REDIS_LOCAL_CACHE=false beside a bound is a conflict, not a silent off.
+func (e envReader) localCache() (*LocalCacheOptions, error) {
+	var lo LocalCacheOptions
+	var bounds []string
+	for _, n := range []struct {
+		name string
+		set  func(int64)
+	}{
+		{EnvLocalCacheMaxEntries, func(v int64) { lo.MaxEntries = int(v) }},
+		{EnvLocalCacheMaxBytes, func(v int64) { lo.MaxBytes = v }},
+	} {
+		v := e.get(n.name)
+		if v == "" {
+			continue
+		}
+		bounds = append(bounds, n.name)
+		x, err := strconv.ParseInt(v, 10, 0)
+		if err != nil || x < 1 {
+			return nil, envError(n.name, v, "want a positive whole number")
+		}
+		n.set(x)
+	}
+	if v := e.get(EnvLocalCacheMaxStaleness); v != "" {
+		bounds = append(bounds, EnvLocalCacheMaxStaleness)
+		d, err := parseSecondsOrDuration(v)
+		if err != nil || d < time.Millisecond {
+			return nil, envError(EnvLocalCacheMaxStaleness, v, "want a Go duration of at least 1ms, such as 500ms or 5s, or whole seconds")
+		}
+		lo.MaxStaleness = d
+	}
+	on := len(bounds) > 0
+	if v := e.get(EnvLocalCache); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, envError(EnvLocalCache, v, "want true or false")
+		}
+		if !b && on {
+			return nil, optionsError("environment variables %s=false and %s conflict: unset one of them", EnvLocalCache, bounds[0])
+		}
+		on = b
+	}
+	if !on {
+		return nil, nil
+	}
+	return &lo, nil
 }
 
 func parseSecondsOrDuration(v string) (time.Duration, error) {

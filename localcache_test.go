@@ -9,8 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/systemtrader/redisclient/internal/testkit"
 )
 
 func newTestLocalCache(t *testing.T, o LocalCacheOptions) *localCache {
@@ -252,4 +255,58 @@ func TestLocalCacheRacingFillNeverServedAfterWrite(t *testing.T) {
 			assert.Zero(t, stale.Load(), "values older than a completed write were served")
 		})
 	}
+}
+
+// The near cache can be turned on from the environment, for services that
+// only call GetClient; a bad value names its variable.
+func TestLocalCacheFromEnv(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want *LocalCacheOptions
+	}{
+		{map[string]string{}, nil},
+		{map[string]string{EnvLocalCache: "false"}, nil},
+		{map[string]string{EnvLocalCache: "true"}, &LocalCacheOptions{}},
+		{map[string]string{EnvLocalCache: "1", EnvLocalCacheMaxEntries: "500"}, &LocalCacheOptions{MaxEntries: 500}},
+		{map[string]string{EnvLocalCacheMaxBytes: " 1048576 "}, &LocalCacheOptions{MaxBytes: 1 << 20}},
+		{map[string]string{EnvLocalCacheMaxStaleness: "250ms"}, &LocalCacheOptions{MaxStaleness: 250 * time.Millisecond}},
+		{map[string]string{EnvLocalCacheMaxStaleness: "2"}, &LocalCacheOptions{MaxStaleness: 2 * time.Second}},
+	} {
+		o, err := optionsFromLookup(lookupOf(tc.env))
+		require.NoError(t, err, "%v", tc.env)
+		assert.Equal(t, tc.want, o.LocalCache, "%v", tc.env)
+	}
+	for _, tc := range []struct {
+		env  map[string]string
+		name string
+	}{
+		{map[string]string{EnvLocalCache: "sometimes"}, EnvLocalCache},
+		{map[string]string{EnvLocalCacheMaxEntries: "0"}, EnvLocalCacheMaxEntries},
+		{map[string]string{EnvLocalCacheMaxEntries: "-5"}, EnvLocalCacheMaxEntries},
+		{map[string]string{EnvLocalCacheMaxEntries: "1e4"}, EnvLocalCacheMaxEntries},
+		{map[string]string{EnvLocalCacheMaxBytes: "64MiB"}, EnvLocalCacheMaxBytes},
+		{map[string]string{EnvLocalCacheMaxBytes: "99999999999999999999"}, EnvLocalCacheMaxBytes},
+		{map[string]string{EnvLocalCacheMaxStaleness: "10us"}, EnvLocalCacheMaxStaleness},
+		{map[string]string{EnvLocalCacheMaxStaleness: "-1s"}, EnvLocalCacheMaxStaleness},
+		{map[string]string{EnvLocalCacheMaxStaleness: "soon"}, EnvLocalCacheMaxStaleness},
+		{map[string]string{EnvLocalCache: "false", EnvLocalCacheMaxEntries: "500"}, EnvLocalCacheMaxEntries},
+	} {
+		_, err := optionsFromLookup(lookupOf(tc.env))
+		require.ErrorIs(t, err, ErrInvalidOptions, "%v", tc.env)
+		assert.Contains(t, err.Error(), tc.name)
+	}
+}
+
+// GetClient builds its client from the environment, near cache included.
+func TestGetClientLocalCacheFromEnv(t *testing.T) {
+	mr := miniredis.RunT(t)
+	testkit.SetLibraryEnv(t, EnvAddr, mr.Addr(), EnvLocalCacheMaxEntries, "123")
+	SetDefault(nil)
+	t.Cleanup(func() { SetDefault(nil) })
+	c, err := Default()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	require.NotNil(t, c.shared.local, "near cache off")
+	assert.Equal(t, 123, c.shared.local.opts.MaxEntries)
+	assert.Equal(t, DefaultLocalCacheMaxStaleness, c.shared.local.opts.MaxStaleness)
 }
