@@ -3,6 +3,7 @@ package redisclient
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/systemtrader/redisclient/internal/testkit"
@@ -210,3 +212,62 @@ func TestMinimalACLUserRunsTheWholeAPI(t *testing.T) {
 	t.Logf("commands run: %s", strings.Join(ran, " "))
 	assert.True(t, slices.Contains(ran, "hello"), "go-redis's handshake ran")
 }
+
+// The near cache's rules of deploy/users.conf are enough for it. Without
+// them the health report says what to grant, and the log says it once
+// rather than once per attempt.
+func TestNearCacheACLUser(t *testing.T) {
+	testkit.NeedSuite(t)
+	nearCache := strings.Replace(testkit.DeployUser(t, "redisclient", appPassword, nearCacheRules...), "user redisclient", "user redisclient-near", 1)
+	srv := testkit.StartServer(t, testkit.Config{Lines: []string{testkit.DeployUser(t, "redisclient", appPassword), nearCache}})
+	ctx := testCtx(t)
+
+	t.Run("granted", func(t *testing.T) {
+		c, err := New(Options{Addr: srv.Addr(), Username: "redisclient-near", Password: appPassword, LocalCache: &LocalCacheOptions{}})
+		require.NoError(t, err)
+		defer c.Close()
+		require.NoError(t, c.Set(ctx, "k", "1", 0))
+		primeCache(t, ctx, c, "k", "1")
+		other := redis.NewClient(&redis.Options{Addr: srv.Addr(), Username: "redisclient-near", Password: appPassword})
+		defer other.Close()
+		require.NoError(t, other.Set(ctx, c.Key("k"), "2", 0).Err())
+		require.Eventually(t, func() bool { return !cached(c, "k") }, liveTimeout, time.Millisecond, "another client's write did not invalidate")
+		h := c.Health(ctx).LocalCache
+		require.NotNil(t, h)
+		require.Len(t, h.Nodes, 1)
+		assert.True(t, h.Tracking)
+		assert.Empty(t, h.Nodes[0].Error)
+		assert.Empty(t, srv.ACLLog(t), "commands denied with the near cache's rules")
+	})
+
+	t.Run("refused", func(t *testing.T) {
+		srv.ResetACLLog(t)
+		var logs testkit.Buffer
+		c, err := New(Options{
+			Addr: srv.Addr(), Username: "redisclient", Password: appPassword, LocalCache: &LocalCacheOptions{},
+			Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		})
+		require.NoError(t, err)
+		defer c.Close()
+		// Wait for a series of attempts (each is refused more than once),
+		// backing off towards one a second.
+		require.Eventually(t, func() bool { return srv.ACLDenials(t, "client|id") >= 20 }, liveTimeout, 50*time.Millisecond)
+		h := c.Health(ctx).LocalCache
+		require.NotNil(t, h)
+		require.Len(t, h.Nodes, 1)
+		assert.False(t, h.Tracking)
+		assert.False(t, h.Nodes[0].Tracking)
+		assert.Contains(t, h.Nodes[0].Error, "NOPERM")
+		assert.Contains(t, h.Nodes[0].Error, "+client|id +client|tracking &__redis__:invalidate")
+		assert.NotContains(t, h.Nodes[0].Error, appPassword)
+		assert.Equal(t, 1, strings.Count(logs.String(), "near cache tracking connection lost"), "logged once per attempt:\n%s", logs.String())
+		// The data path does not need tracking: reads go to Redis.
+		require.NoError(t, c.Set(ctx, "k", "v", 0))
+		var s string
+		require.NoError(t, c.Get(ctx, "k", &s))
+		assert.Equal(t, "v", s)
+	})
+}
+
+// nearCacheRules are what deploy/users.conf says to add for the near cache.
+var nearCacheRules = []string{"+client|id", "+client|tracking", "&__redis__:invalidate"}

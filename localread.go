@@ -247,6 +247,9 @@ type LocalCacheNode struct {
 	Addr string `json:"addr"`
 	// Tracking is true while the connection is subscribed with tracking on.
 	Tracking bool `json:"tracking"`
+	// Error is why it is not: its last failure, with the ACL rules to
+	// grant when the server refused them. Empty while tracking.
+	Error string `json:"error,omitempty"`
 }
 
 func (sh *shared) localHealth() *LocalCacheHealth {
@@ -257,7 +260,7 @@ func (sh *shared) localHealth() *LocalCacheHealth {
 	h := &LocalCacheHealth{Tracking: sh.local.live.Load(), Entries: sh.local.store.EstimatedSize()}
 	t.mu.Lock()
 	for _, n := range t.nodes {
-		h.Nodes = append(h.Nodes, LocalCacheNode{Addr: n.server(), Tracking: n.up})
+		h.Nodes = append(h.Nodes, LocalCacheNode{Addr: n.server(), Tracking: n.up, Error: n.err})
 	}
 	t.mu.Unlock()
 	h.TrackedNodes = len(h.Nodes)

@@ -50,7 +50,8 @@ type tracking struct {
 type nodeTracker struct {
 	addr   string // the cluster node; "" for the one server or Sentinel master
 	rdb    *redis.Client
-	up     bool // subscribed with tracking on (under tracking.mu)
+	up     bool   // subscribed with tracking on (under tracking.mu)
+	err    string // why it is not, the last failure (under tracking.mu)
 	cancel context.CancelFunc
 	done   chan struct{}
 	remote atomic.Value // string: the address of the server last dialed
@@ -173,12 +174,41 @@ func (t *tracking) stopNode(n *nodeTracker) {
 func (t *tracking) setUp(n *nodeTracker, up bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if up {
+		n.err = ""
+	}
 	if n.up == up || t.nodes[n.addr] != n {
 		return
 	}
 	n.up = up
 	t.recompute()
 }
+
+// setFailed marks a node down and records why, for the health report.
+func (t *tracking) setFailed(n *nodeTracker, why string) {
+	t.mu.Lock()
+	n.err = why
+	t.mu.Unlock()
+	t.setUp(n, false)
+}
+
+// trackingACLHint is what an ACL user needs for the near cache beyond the
+// library user of deploy/users.conf.
+const trackingACLHint = "the near cache needs +client|id +client|tracking &__redis__:invalidate (and +role under Sentinel) in the ACL user's rule"
+
+// trackingFailure describes why a tracking connection failed, with what to
+// grant when the server refused a command or the channel.
+func trackingFailure(err error) string {
+	var re redis.Error
+	if errors.As(err, &re) && strings.HasPrefix(re.Error(), "NOPERM") {
+		return err.Error() + ": " + trackingACLHint
+	}
+	return err.Error()
+}
+
+// trackingLogEvery: a tracking connection that keeps failing the same way
+// is logged once per this period, not once per attempt.
+const trackingLogEvery = time.Minute
 
 // recompute makes the cache live exactly when every node is tracked and the
 // cluster topology seen by the client has been reconciled. Called with t.mu
@@ -204,44 +234,52 @@ func (t *tracking) run(ctx context.Context, n *nodeTracker) {
 	defer close(n.done)
 	defer n.rdb.Close()
 	defer t.setUp(n, false)
-	backoff := 10 * time.Millisecond
+	const minBackoff = 10 * time.Millisecond
+	backoff := minBackoff
+	var logged string // the failure last logged, "" after tracking was up
+	var loggedAt time.Time
 	for ctx.Err() == nil {
 		ps := n.rdb.Subscribe(ctx, invalidateChannel)
-		err := t.receive(ctx, n, ps)
+		subscribed, err := t.receive(ctx, n, ps)
 		_ = ps.Close()
-		t.setUp(n, false)
 		if ctx.Err() != nil {
 			return
 		}
-		t.log.Warn("redisclient: near cache tracking connection lost, reading from Redis until it is back", "node", n.addr, "error", err)
+		why := trackingFailure(err)
+		t.setFailed(n, why)
+		if subscribed {
+			backoff, logged = minBackoff, ""
+		}
+		if why != logged || time.Since(loggedAt) >= trackingLogEvery {
+			t.log.Warn("redisclient: near cache tracking connection lost, reading from Redis until it is back", "node", n.server(), "error", why)
+			logged, loggedAt = why, time.Now()
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, time.Second)
-		if err == nil {
-			backoff = 10 * time.Millisecond
-		}
 	}
 }
 
-// receive reads one subscription until it fails.
-func (t *tracking) receive(ctx context.Context, n *nodeTracker, ps *redis.PubSub) error {
+// receive reads one subscription until it fails, and reports whether it
+// was subscribed meanwhile.
+func (t *tracking) receive(ctx context.Context, n *nodeTracker, ps *redis.PubSub) (subscribed bool, _ error) {
 	pinged := false
 	for {
 		msg, err := ps.ReceiveTimeout(ctx, t.ping)
 		if err != nil {
 			if ctx.Err() != nil {
-				return ctx.Err()
+				return subscribed, ctx.Err()
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				if pinged {
-					return errors.New("no answer to ping")
+					return subscribed, errors.New("no answer to ping")
 				}
 				if err := ps.Ping(ctx); err != nil {
-					return err
+					return subscribed, err
 				}
 				pinged = true
 				continue
@@ -251,12 +289,13 @@ func (t *tracking) receive(ctx context.Context, n *nodeTracker, ps *redis.PubSub
 				t.lc.flush()
 				continue
 			}
-			return err
+			return subscribed, err
 		}
 		pinged = false
 		switch m := msg.(type) {
 		case *redis.Subscription:
 			if m.Kind == "subscribe" && m.Channel == invalidateChannel {
+				subscribed = true
 				t.setUp(n, true)
 			}
 		case *redis.Message:

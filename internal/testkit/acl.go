@@ -27,6 +27,27 @@ func (s *Server) ACLLog(t testing.TB) []string {
 	return out
 }
 
+// ACLDenials returns how many times the server refused object (a command
+// such as "client|id", a key or a channel) since the ACL LOG was reset.
+func (s *Server) ACLDenials(t testing.TB, object string) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), Wait)
+	defer cancel()
+	v, err := s.Admin().Do(ctx, "ACL", "LOG").Slice()
+	if err != nil {
+		t.Fatalf("ACL LOG: %v", err)
+	}
+	var n int64
+	for _, e := range v {
+		m := entryMap(e)
+		if fmt.Sprint(m["object"]) == object {
+			c, _ := m["count"].(int64)
+			n += c
+		}
+	}
+	return n
+}
+
 // ResetACLLog empties the ACL LOG.
 func (s *Server) ResetACLLog(t testing.TB) {
 	t.Helper()
