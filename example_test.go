@@ -203,3 +203,30 @@ func ExampleStream_Consume() {
 	// AAPL buy true
 	// 1 1 0
 }
+
+// The near cache keeps decoded values in process and needs a server with
+// CLIENT TRACKING (Redis 6 or later; not miniredis), so this example is
+// compiled but not run. A service that only calls GetClient turns it on
+// with REDIS_LOCAL_CACHE=true.
+func ExampleLocalCacheOptions() {
+	client, err := redisclient.New(redisclient.Options{
+		Addr:       "localhost:6379",
+		LocalCache: &redisclient.LocalCacheOptions{MaxEntries: 50_000, MaxStaleness: 2 * time.Second},
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer client.Close()
+	ctx := context.Background()
+
+	var q Quote
+	for range 1000 {
+		// Once tracking is live, the first read goes to Redis and the others
+		// are served in process until another client changes the key.
+		if err := client.Get(ctx, "quote:AAPL", &q); err != nil {
+			panic(err)
+		}
+	}
+	s := client.CacheStats()
+	fmt.Println(s.LocalHits, s.LocalMisses, client.Health(ctx).LocalCache.Tracking)
+}
