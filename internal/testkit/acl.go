@@ -13,15 +13,10 @@ import (
 // object=ping username=app context=toplevel"), oldest first.
 func (s *Server) ACLLog(t testing.TB) []string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), Wait)
-	defer cancel()
-	v, err := s.Admin().Do(ctx, "ACL", "LOG").Slice()
-	if err != nil {
-		t.Fatalf("ACL LOG: %v", err)
-	}
+	entries := s.aclEntries(t)
 	var out []string
-	for i := len(v) - 1; i >= 0; i-- {
-		m := entryMap(v[i])
+	for i := len(entries) - 1; i >= 0; i-- {
+		m := entries[i]
 		out = append(out, fmt.Sprintf("reason=%v object=%v username=%v context=%v", m["reason"], m["object"], m["username"], m["context"]))
 	}
 	return out
@@ -31,21 +26,30 @@ func (s *Server) ACLLog(t testing.TB) []string {
 // such as "client|id", a key or a channel) since the ACL LOG was reset.
 func (s *Server) ACLDenials(t testing.TB, object string) int64 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), Wait)
-	defer cancel()
-	v, err := s.Admin().Do(ctx, "ACL", "LOG").Slice()
-	if err != nil {
-		t.Fatalf("ACL LOG: %v", err)
-	}
 	var n int64
-	for _, e := range v {
-		m := entryMap(e)
+	for _, m := range s.aclEntries(t) {
 		if fmt.Sprint(m["object"]) == object {
 			c, _ := m["count"].(int64)
 			n += c
 		}
 	}
 	return n
+}
+
+// aclEntries reads ACL LOG, newest entry first.
+func (s *Server) aclEntries(t testing.TB) []map[string]any {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), Wait)
+	defer cancel()
+	v, err := s.Admin().Do(ctx, "ACL", "LOG").Slice()
+	if err != nil {
+		t.Fatalf("ACL LOG: %v", err)
+	}
+	out := make([]map[string]any, len(v))
+	for i, e := range v {
+		out[i] = entryMap(e)
+	}
+	return out
 }
 
 // ResetACLLog empties the ACL LOG.
