@@ -440,3 +440,55 @@ func TestLocalCacheNilDestinations(t *testing.T) {
 		require.ErrorIs(t, err, ErrUnsupportedType, name)
 	}
 }
+
+// Hot reads racing Close: a read Close overtakes fails with ErrClosed, and
+// once Close has returned no read is served from the near cache.
+func TestLocalCacheReadsRacingClose(t *testing.T) {
+	url := testkit.RequireEnv(t, testkit.EnvURL)
+	c := newTrackedClient(t, Options{URL: url})
+	ctx := testCtx(t)
+	require.NoError(t, c.Set(ctx, "k", "v", time.Minute))
+	require.NoError(t, c.CacheModelPrediction(ctx, "m", "h1", 0.5, time.Minute))
+	primeCache(t, ctx, c, "k", "v")
+	reads := []func() error{
+		func() error { return c.Get(ctx, "k", new(string)) },
+		func() error { _, err := MGet[string](ctx, c, "k"); return err },
+		func() error {
+			_, err := GetOrSet(ctx, c, "k", time.Minute, func(context.Context) (string, error) { return "loaded", nil })
+			return err
+		},
+		func() error { return c.GetCachedModelPrediction(ctx, "m", "h1", new(float64)) },
+		func() error { _, _, err := GetModelPredictions[float64](ctx, c, "m", []string{"h1"}); return err },
+	}
+	const goroutines = 100
+	var closedErrs atomic.Int64
+	var mu sync.Mutex
+	var wrong []string
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := g; ; i++ {
+				err := reads[i%len(reads)]()
+				if err == nil {
+					continue
+				}
+				if errors.Is(err, ErrClosed) {
+					closedErrs.Add(1)
+				} else {
+					mu.Lock()
+					wrong = append(wrong, fmt.Sprintf("read %d: %v", i%len(reads), err))
+					mu.Unlock()
+				}
+				return
+			}
+		})
+	}
+	require.Eventually(t, func() bool { return c.CacheStats().LocalHits >= 100*goroutines }, liveTimeout, time.Millisecond)
+	require.NoError(t, c.Close())
+	for i, read := range reads {
+		assert.ErrorIs(t, read(), ErrClosed, "read %d after Close returned", i)
+	}
+	wg.Wait()
+	assert.Empty(t, wrong[:min(len(wrong), 10)], "%d reads failing because of Close did not wrap ErrClosed", len(wrong))
+	assert.EqualValues(t, goroutines, closedErrs.Load())
+}
