@@ -492,3 +492,25 @@ func TestLocalCacheReadsRacingClose(t *testing.T) {
 	assert.Empty(t, wrong[:min(len(wrong), 10)], "%d reads failing because of Close did not wrap ErrClosed", len(wrong))
 	assert.EqualValues(t, goroutines, closedErrs.Load())
 }
+
+// Glob characters and invalid UTF-8 in the namespace and the key: BCAST
+// prefixes are literal bytes, so another client's write still invalidates.
+func TestLocalCacheHostileNames(t *testing.T) {
+	url := testkit.RequireEnv(t, testkit.EnvURL)
+	c := newTrackedClient(t, Options{URL: url, Namespace: "g*[?]\xff\\" + uniqueNamespace(t)})
+	ctx := testCtx(t)
+	t.Cleanup(func() { _, _ = c.FlushNamespace(context.Background()) })
+	o, err := redis.ParseURL(url)
+	require.NoError(t, err)
+	other := redis.NewClient(o)
+	t.Cleanup(func() { _ = other.Close() })
+
+	const key = "k*\xfe[x]"
+	require.NoError(t, c.Set(ctx, key, "1", time.Minute))
+	primeCache(t, ctx, c, key, "1")
+	require.NoError(t, other.Set(ctx, c.Key(key), "2", time.Minute).Err())
+	require.Eventually(t, func() bool { return !cached(c, key) }, liveTimeout, time.Millisecond, "another client's write did not invalidate")
+	var s string
+	require.NoError(t, c.Get(ctx, key, &s))
+	assert.Equal(t, "2", s)
+}
