@@ -332,7 +332,7 @@ func TestClusterInvalidateModelAndScanVisitEveryReachableMaster(t *testing.T) {
 	var ce *ClusterError
 	require.ErrorAs(t, errs[0], &ce)
 	assert.Equal(t, []string{victim}, slices.Collect(maps.Keys(ce.Failed)))
-	on, off := byOwner(t, ctx, cc, top, victim, hashes, full)
+	_, off := byOwner(t, ctx, cc, top, victim, hashes, full)
 	want := make([]string, len(off))
 	for i, h := range off {
 		want[i] = "model:m:" + h
@@ -345,7 +345,7 @@ func TestClusterInvalidateModelAndScanVisitEveryReachableMaster(t *testing.T) {
 	f.set(nil)
 	require.ErrorAs(t, err, &ce)
 	victim = failed()
-	on, off = byOwner(t, ctx, cc, top, victim, hashes, full)
+	on, off := byOwner(t, ctx, cc, top, victim, hashes, full)
 	assert.Equal(t, int64(len(off)), n)
 	_, missing, err := GetModelPredictions[int](ctx, c, "m", hashes)
 	require.NoError(t, err)

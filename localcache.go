@@ -247,7 +247,8 @@ func (lc *localCache) flush() {
 	lc.epoch.Add(1)
 	for i := range lc.locks {
 		lc.locks[i].Lock()
-		lc.locks[i].Unlock() //nolint:staticcheck // an empty section on purpose: a barrier
+		//lint:ignore SA2001 an empty section on purpose: a barrier
+		lc.locks[i].Unlock()
 	}
 	lc.store.InvalidateAll()
 }

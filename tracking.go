@@ -223,9 +223,6 @@ func (t *tracking) recompute() {
 	}
 }
 
-// live reports whether every node is tracked.
-func (t *tracking) live() bool { return t.lc.live.Load() }
-
 // run holds a node's tracking connection: it applies invalidations, pings
 // an idle connection, and on any loss marks the node down (flushing the
 // cache) and subscribes again with backoff.

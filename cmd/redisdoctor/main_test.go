@@ -534,9 +534,9 @@ func TestSignalEndsWatch(t *testing.T) {
 func TestSaveRules(t *testing.T) {
 	pts := parseSave("900 1 300 10 60 10000")
 	require.Len(t, pts, 3)
-	due, ok := saveDue(pts, 0)
+	_, ok := saveDue(pts, 0)
 	assert.False(t, ok)
-	due, ok = saveDue(pts, 5)
+	due, ok := saveDue(pts, 5)
 	assert.True(t, ok)
 	assert.Equal(t, 900*time.Second, due)
 	due, _ = saveDue(pts, 50)
