@@ -229,21 +229,21 @@ func (lc *localCache) valid(t fillToken) bool {
 }
 
 // invalidate drops k: bump its version first, so a fill in flight sees it.
+// It is counted once done, so a counter that moved means k is gone.
 func (lc *localCache) invalidate(k string) {
-	lc.invalidations.Add(1)
 	shard := lc.shard(k)
 	lc.versions[shard].Add(1)
 	mu := &lc.locks[shard%fillLocks]
 	mu.Lock()
 	lc.store.Invalidate(k)
 	mu.Unlock()
+	lc.invalidations.Add(1)
 }
 
 // flush drops everything: the epoch moves first, so fills in flight fail,
 // and passing through every fill lock waits out those that checked it
-// before it moved and may still be storing.
+// before it moved and may still be storing. It is counted once done.
 func (lc *localCache) flush() {
-	lc.flushes.Add(1)
 	lc.epoch.Add(1)
 	for i := range lc.locks {
 		lc.locks[i].Lock()
@@ -251,6 +251,7 @@ func (lc *localCache) flush() {
 		lc.locks[i].Unlock()
 	}
 	lc.store.InvalidateAll()
+	lc.flushes.Add(1)
 }
 
 // setLive turns serving on or off. Either way the cache is flushed: going

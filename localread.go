@@ -97,15 +97,13 @@ func assignLocal(dest, v any) {
 	}
 }
 
-// getFullLocal is getFull with the near cache on.
+// getFullLocal is getFull with the near cache on. Its callers (Get,
+// GetCachedModelPrediction) have looked in the near cache already: it reads
+// from Redis and fills.
 func (c *Client) getFullLocal(ctx context.Context, lc *localCache, op, k string, dest any) error {
 	typ := reflect.TypeOf(dest)
 	if !fillableDest(dest) {
 		return opErr(op, k, decodeString(c.ser, "", dest)) // the codec's error for it
-	}
-	if v, ok := lc.get(k, typ); ok {
-		assignLocal(dest, v)
-		return nil
 	}
 	tok := lc.begin(k)
 	s, err := c.shared.rdb.Get(ctx, k).Result()
