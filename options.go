@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/systemtrader/redisclient/internal/redact"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -315,14 +314,11 @@ func (o *Options) deployment() (deployment, error) {
 // mergeURL parses o.URL into the connection fields it carries. The URL may hold
 // a password, so errors never include it.
 func (o *Options) mergeURL() error {
-	if err := checkURL(o.URL, o.ClusterMode); err != nil {
+	ro, co, err := parseURL(o.URL, o.ClusterMode)
+	if err != nil {
 		return err
 	}
-	if o.ClusterMode {
-		co, err := redis.ParseClusterURL(o.URL)
-		if err != nil { // checkURL saw it parse: never reached
-			return optionsError("URL %s: malformed", redact.URL(o.URL))
-		}
+	if co != nil {
 		o.Addrs = co.Addrs
 		o.Username, o.Password = firstNonEmpty(co.Username, o.Username), firstNonEmpty(co.Password, o.Password)
 		if o.TLSConfig == nil {
@@ -330,10 +326,6 @@ func (o *Options) mergeURL() error {
 		}
 		o.mergeTimeouts(co.DialTimeout, co.ReadTimeout, co.WriteTimeout, co.PoolSize, co.MinIdleConns)
 		return nil
-	}
-	ro, err := redis.ParseURL(o.URL)
-	if err != nil { // checkURL saw it parse: never reached
-		return optionsError("URL %s: malformed", redact.URL(o.URL))
 	}
 	if ro.Network == "unix" {
 		o.Addr = "unix:" + ro.Addr

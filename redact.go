@@ -19,12 +19,18 @@ import (
 // redactedMark replaces a secret wherever Options is printed.
 const redactedMark = "[REDACTED]"
 
-// checkURL parses rawURL as New does and returns an error that holds no part
-// of its user info. URLs that parse but leave part of a mistyped user info
-// elsewhere are refused: "redis://user#:pw@host" (go-redis ignores the
-// fragment and would connect to host "user") and any "@" after the host
-// ("redis://user/x:pw@host" has host "user" and path "/x:pw@host").
-func checkURL(rawURL string, cluster bool) error {
+// parseURL parses rawURL as go-redis does (redis.ParseClusterURL when
+// cluster is set, redis.ParseURL otherwise) and returns the result, the other
+// pointer nil, or an error that holds no part of its user info. URLs that
+// parse but leave part of a mistyped user info elsewhere are refused:
+// "redis://user#:pw@host" (go-redis ignores the fragment and would connect
+// to host "user") and any "@" after the host ("redis://user/x:pw@host" has
+// host "user" and path "/x:pw@host").
+func parseURL(rawURL string, cluster bool) (*redis.Options, *redis.ClusterOptions, error) {
+	var (
+		ro *redis.Options
+		co *redis.ClusterOptions
+	)
 	parse := func(s string) error {
 		u, err := url.Parse(s)
 		switch {
@@ -36,16 +42,16 @@ func checkURL(rawURL string, cluster bool) error {
 			return errors.New(`"@" after the host: percent-encode "/", "?", "#" and "@" in the user info`)
 		}
 		if cluster {
-			_, err = redis.ParseClusterURL(s)
+			co, err = redis.ParseClusterURL(s)
 		} else {
-			_, err = redis.ParseURL(s)
+			ro, err = redis.ParseURL(s)
 		}
 		return err
 	}
-	if parse(rawURL) == nil {
-		return nil
+	if parse(rawURL) != nil {
+		return nil, nil, urlError("URL", rawURL, parse)
 	}
-	return urlError("URL", rawURL, parse)
+	return ro, co, nil
 }
 
 // urlError describes why rawURL was refused without repeating any of its
