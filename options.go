@@ -320,7 +320,7 @@ func (o *Options) mergeURL() error {
 	}
 	if co != nil {
 		o.Addrs = co.Addrs
-		o.Username, o.Password = firstNonEmpty(co.Username, o.Username), firstNonEmpty(co.Password, o.Password)
+		o.Username, o.Password = cmp.Or(co.Username, o.Username), cmp.Or(co.Password, o.Password)
 		if o.TLSConfig == nil {
 			o.TLSConfig = co.TLSConfig
 		}
@@ -332,7 +332,7 @@ func (o *Options) mergeURL() error {
 	} else {
 		o.Addr = ro.Addr
 	}
-	o.Username, o.Password = firstNonEmpty(ro.Username, o.Username), firstNonEmpty(ro.Password, o.Password)
+	o.Username, o.Password = cmp.Or(ro.Username, o.Username), cmp.Or(ro.Password, o.Password)
 	if o.DB == 0 {
 		o.DB = ro.DB
 	}
@@ -343,22 +343,14 @@ func (o *Options) mergeURL() error {
 	return nil
 }
 
+// mergeTimeouts fills the timeouts and pool sizes the caller left zero with
+// the URL's.
 func (o *Options) mergeTimeouts(dial, read, write time.Duration, pool, idle int) {
-	if o.DialTimeout == 0 {
-		o.DialTimeout = dial
-	}
-	if o.ReadTimeout == 0 {
-		o.ReadTimeout = read
-	}
-	if o.WriteTimeout == 0 {
-		o.WriteTimeout = write
-	}
-	if o.PoolSize == 0 {
-		o.PoolSize = pool
-	}
-	if o.MinIdleConns == 0 {
-		o.MinIdleConns = idle
-	}
+	o.DialTimeout = cmp.Or(o.DialTimeout, dial)
+	o.ReadTimeout = cmp.Or(o.ReadTimeout, read)
+	o.WriteTimeout = cmp.Or(o.WriteTimeout, write)
+	o.PoolSize = cmp.Or(o.PoolSize, pool)
+	o.MinIdleConns = cmp.Or(o.MinIdleConns, idle)
 }
 
 // universal maps validated options onto go-redis. Retries are disabled there:
@@ -400,11 +392,4 @@ func (o *Options) universal() *redis.UniversalOptions {
 		}
 	}
 	return uo
-}
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

@@ -1,6 +1,10 @@
 package main
 
-import "github.com/systemtrader/redisclient/internal/noperm"
+import (
+	"cmp"
+
+	"github.com/systemtrader/redisclient/internal/noperm"
+)
 
 // asUser names the ACL user in a detail line, when there is one.
 func asUser(t target) string {
@@ -18,9 +22,9 @@ const libraryRule = "the rule of user redisclient in deploy/users.conf (its keys
 func nopermAdvice(t target, err error) string {
 	if noperm.Command(err) == "select" {
 		return "The ACL user may not run SELECT, which every connection to a DB other than 0 needs: allow +select for it (`" +
-			t.cli("") + " acl setuser " + userOr(t) + " +select` as an admin user, and in deploy/users.conf), or use DB 0."
+			t.cli("") + " acl setuser " + cmp.Or(t.user, "default") + " +select` as an admin user, and in deploy/users.conf), or use DB 0."
 	}
-	return "The ACL user may not run a command the client needs: `" + t.cli("") + " acl getuser " + userOr(t) +
+	return "The ACL user may not run a command the client needs: `" + t.cli("") + " acl getuser " + cmp.Or(t.user, "default") +
 		"` (as an admin user) shows its permissions. A service needs " + libraryRule +
 		"; the doctor's own checks need the redisdoctor user of that file (REDIS_USERNAME=redisdoctor)."
 }
@@ -29,11 +33,4 @@ func pingAdvice(t target) []string {
 	return []string{
 		"The library pings with PING: client.Ping fails for this user and Health times the NOPERM reply instead. Allow +ping (" + libraryRule + ").",
 	}
-}
-
-func userOr(t target) string {
-	if t.user != "" {
-		return t.user
-	}
-	return "default"
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -163,7 +164,7 @@ func classify(err error) string {
 // reachAdvice is the fix for a server that does not answer, by the kind of
 // failure (classify).
 func reachAdvice(t target, kind string) []string {
-	port := t.portOr6379()
+	port := cmp.Or(t.port, 6379)
 	running := "Is it running? `systemctl status redisclient-redis` (systemd host), or `" + t.cli("") + " ping`; start one with `systemctl start redisclient-redis` or `deploy/start-redis.sh --port " + strconv.Itoa(port) + "` (deploy/README.md)."
 	portOpen := fmt.Sprintf("Is the port open, and by whom? `ss -ltnp 'sport = :%d'`.", port)
 	logs := "The logs: " + logHint + "."

@@ -47,14 +47,6 @@ func (t target) plainCLI(addr string) string {
 	return fmt.Sprintf("redis-cli -h %s -p %d", host, port)
 }
 
-// portOr6379 is the target's port, or Redis's default when it has none.
-func (t target) portOr6379() int {
-	if t.port == 0 {
-		return 6379
-	}
-	return t.port
-}
-
 // where names the server for people: its address, or the cluster seeds or
 // Sentinel master.
 func where(t target) string {
