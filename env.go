@@ -87,7 +87,7 @@ func optionsFromLookup(lookup func(string) (string, bool)) (Options, error) {
 	if err := srv.apply(&o); err != nil {
 		return o, err
 	}
-	tlsOpts, err := tlsFromEnv(env.get)
+	tlsOpts, err := tlsFromEnv(env)
 	if err != nil {
 		return o, err
 	}
@@ -112,6 +112,20 @@ type envReader struct {
 func (e envReader) get(name string) string {
 	v, _ := e.lookup(name)
 	return strings.TrimSpace(v)
+}
+
+// boolVar reads a true/false variable (as strconv.ParseBool spells it); set
+// reports whether it is set at all.
+func (e envReader) boolVar(name string) (v, set bool, err error) {
+	s := e.get(name)
+	if s == "" {
+		return false, false, nil
+	}
+	v, err = strconv.ParseBool(s)
+	if err != nil {
+		return false, true, envError(name, s, "want true or false")
+	}
+	return v, true, nil
 }
 
 // envError says why the value of variable name is refused, without
@@ -212,13 +226,11 @@ func checkHostPorts(name, raw string, addrs []string) error {
 // tuning sets the database, pool size, default TTL, auto-pipelining and
 // namespace of o from their variables.
 func (e envReader) tuning(o *Options) error {
-	if v := e.get(EnvDisableAutoPipeline); v != "" {
-		off, err := strconv.ParseBool(v)
-		if err != nil {
-			return envError(EnvDisableAutoPipeline, v, "want true or false")
-		}
-		o.DisableAutoPipeline = off
+	off, _, err := e.boolVar(EnvDisableAutoPipeline)
+	if err != nil {
+		return err
 	}
+	o.DisableAutoPipeline = off
 	if v := e.get(EnvDB); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
@@ -278,14 +290,12 @@ func (e envReader) localCache() (*LocalCacheOptions, error) {
 		lo.MaxStaleness = d
 	}
 	on := len(bounds) > 0
-	if v := e.get(EnvLocalCache); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return nil, envError(EnvLocalCache, v, "want true or false")
-		}
-		if !b && on {
-			return nil, optionsError("environment variables %s=false and %s conflict: unset one of them", EnvLocalCache, bounds[0])
-		}
+	switch b, set, err := e.boolVar(EnvLocalCache); {
+	case err != nil:
+		return nil, err
+	case set && !b && on:
+		return nil, optionsError("environment variables %s=false and %s conflict: unset one of them", EnvLocalCache, bounds[0])
+	case set:
 		on = b
 	}
 	if !on {

@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"os"
-	"strconv"
 	"strings"
 
 	"github.com/systemtrader/redisclient/internal/redact"
@@ -92,27 +91,20 @@ func (t TLSOptions) firstSet() string {
 
 // tlsFromEnv reads the REDIS_TLS_* variables. File names are not opened
 // here but by New, once.
-func tlsFromEnv(get func(string) string) (TLSOptions, error) {
+func tlsFromEnv(env envReader) (TLSOptions, error) {
 	t := TLSOptions{
-		CAFile:     get(EnvTLSCAFile),
-		CertFile:   get(EnvTLSCertFile),
-		KeyFile:    get(EnvTLSKeyFile),
-		ServerName: get(EnvTLSServerName),
+		CAFile:     env.get(EnvTLSCAFile),
+		CertFile:   env.get(EnvTLSCertFile),
+		KeyFile:    env.get(EnvTLSKeyFile),
+		ServerName: env.get(EnvTLSServerName),
 		fromEnv:    true,
 	}
-	for _, b := range []struct {
-		name string
-		dst  *bool
-	}{{EnvTLS, &t.Enabled}, {EnvTLSInsecureSkipVerify, &t.InsecureSkipVerify}} {
-		v := get(b.name)
-		if v == "" {
-			continue
-		}
-		on, err := strconv.ParseBool(v)
-		if err != nil {
-			return t, optionsError("environment variable %s=%q: want true or false", b.name, v)
-		}
-		*b.dst = on
+	var err error
+	if t.Enabled, _, err = env.boolVar(EnvTLS); err != nil {
+		return t, err
+	}
+	if t.InsecureSkipVerify, _, err = env.boolVar(EnvTLSInsecureSkipVerify); err != nil {
+		return t, err
 	}
 	if !t.isSet() {
 		return TLSOptions{}, nil
