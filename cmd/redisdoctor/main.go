@@ -115,14 +115,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return configErr(err)
 	}
-	// Check the options once before the first round, so a configuration
-	// error (a missing certificate file too) is exit 2 rather than a failed
-	// check.
-	c, err := redisclient.New(opts)
-	if err != nil {
-		return configErr(err)
-	}
-	_ = c.Close()
 
 	last := -1
 	for round := 0; ; round++ {
@@ -136,6 +128,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			}
 		}
 		rep, err := check(ctx, opts, cfg.timeout)
+		if err != nil && round == 0 {
+			// New refused the options (a missing certificate file too): a
+			// configuration error, exit 2, even when interrupted.
+			return configErr(err)
+		}
 		if ctx.Err() != nil {
 			// Interrupted during the round: its results are meaningless.
 			if last < 0 {
@@ -255,7 +252,8 @@ func options(cfg config) (redisclient.Options, error) {
 }
 
 // check runs one round on a new client, so that connecting is measured
-// every time, bounded by timeout.
+// every time, bounded by timeout. Its error is New's: the options are
+// refused.
 func check(ctx context.Context, opts redisclient.Options, timeout time.Duration) (Report, error) {
 	c, err := redisclient.New(opts)
 	if err != nil {

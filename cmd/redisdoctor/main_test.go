@@ -406,6 +406,38 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+// A configuration error that only New finds (a missing certificate file)
+// is exit 2 with the flag's name, before any check and even when
+// interrupted.
+func TestConfigurationErrorFromNew(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing.crt")
+	addr := fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))
+	for _, tc := range []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{"flag", []string{"REDIS_ADDR", addr}, []string{"--tls-ca-file", missing}, "redisdoctor: configuration: redisclient: invalid options: --tls-ca-file (or REDIS_TLS_CA_FILE): open " + missing},
+		{"environment", []string{"REDIS_ADDR", addr, "REDIS_TLS_CA_FILE", missing}, nil, "redisdoctor: configuration: redisclient: invalid options: environment variable REDIS_TLS_CA_FILE: open " + missing},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			testkit.SetLibraryEnv(t, tc.env...)
+			r := doctor(t, tc.args...)
+			assert.Equal(t, exitUsage, r.code)
+			assert.Empty(t, r.stdout)
+			assert.Contains(t, r.stderr, tc.want)
+
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			var out, errOut bytes.Buffer
+			assert.Equal(t, exitUsage, run(ctx, tc.args, &out, &errOut))
+			assert.Empty(t, out.String())
+			assert.Contains(t, errOut.String(), tc.want)
+		})
+	}
+}
+
 func TestHelp(t *testing.T) {
 	testkit.SetLibraryEnv(t)
 	r := doctor(t, "--help")
