@@ -29,7 +29,7 @@ func nopermAdvice(t target, err error) string {
 		"; the doctor's own checks need the redisdoctor user of that file (REDIS_USERNAME=redisdoctor)."
 }
 
-func pingAdvice(t target) []string {
+func pingAdvice() []string {
 	return []string{
 		"The library pings with PING: client.Ping fails for this user and Health times the NOPERM reply instead. Allow +ping (" + libraryRule + ").",
 	}

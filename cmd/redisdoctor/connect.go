@@ -28,7 +28,7 @@ func connectChecks(t target, err error, took time.Duration, h redisclient.Health
 		reach.Detail = fmt.Sprintf("%s answers (in %s; NOPERM for PING)", where(t), fmtDur(took))
 		auth.Status = StatusWarn
 		auth.Detail = "authenticated" + asUser(t) + ", but this user may not run PING: " + err.Error()
-		auth.Advice = pingAdvice(t)
+		auth.Advice = pingAdvice()
 		return reach, auth, true
 	}
 	if err == nil || h.Connected {

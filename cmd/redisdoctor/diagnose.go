@@ -51,7 +51,7 @@ func diagnose(ctx context.Context, c *redisclient.Client, opts redisclient.Optio
 	if h.Deployment != "sentinel" {
 		firstAddr, _, _ = strings.Cut(h.Address, ",")
 	}
-	r.Checks = append(r.Checks, reach, auth, tlsCheck(ctx, t, rdb, h, firstAddr, reach.Status != StatusFail))
+	r.Checks = append(r.Checks, reach, auth, tlsCheck(ctx, rdb, h, firstAddr, reach.Status != StatusFail))
 	if !ok {
 		why := "not checked: Redis does not answer"
 		if reach.Status == StatusOK {

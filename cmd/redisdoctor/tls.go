@@ -126,7 +126,7 @@ func tlsConfigOf(rdb redis.UniversalClient) *tls.Config {
 // tlsCheck reports how the connection is secured: the TLS version, the
 // server's certificate and its expiry, a client certificate, and whether
 // verification is off. It makes one TLS connection of its own to addr.
-func tlsCheck(ctx context.Context, t target, rdb redis.UniversalClient, h redisclient.HealthReport, addr string, reachable bool) Check {
+func tlsCheck(ctx context.Context, rdb redis.UniversalClient, h redisclient.HealthReport, addr string, reachable bool) Check {
 	ch := Check{Name: checkTLS, Status: StatusOK}
 	cfg := tlsConfigOf(rdb)
 	switch {
