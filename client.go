@@ -389,10 +389,12 @@ func (c *Client) TTL(ctx context.Context, key string) (time.Duration, error) {
 	if err != nil {
 		return 0, opErr("ttl", k, err)
 	}
+	// go-redis returns PTTL's -2 (no key) and -1 (no expiry) as they are,
+	// not multiplied into milliseconds.
 	switch d {
-	case -2, -2 * time.Millisecond:
+	case -2:
 		return 0, opErr("ttl", k, ErrNotFound)
-	case -1, -1 * time.Millisecond:
+	case -1:
 		return NoExpiry, nil
 	}
 	return d, nil
