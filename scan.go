@@ -8,7 +8,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// scanBatch is the COUNT hint of SCAN and the size of an UNLINK pipeline.
+// scanBatch is the COUNT hint of the SCAN behind Scan. FlushNamespace pages
+// its SCAN and UNLINKs by flushPage instead.
 const scanBatch = 500
 
 // scanAll calls fn with each batch of full keys matching pattern, on every
