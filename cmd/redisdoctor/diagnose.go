@@ -1,10 +1,8 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"math"
-	"net/url"
 	"strings"
 	"time"
 
@@ -27,15 +25,8 @@ func diagnose(ctx context.Context, c *redisclient.Client, opts redisclient.Optio
 		address:    h.Address,
 		host:       h.Host,
 		port:       h.Port,
-		user:       opts.Username,
-		hasPass:    opts.Password != "",
 	}
-	if u, err := url.Parse(opts.URL); err == nil && u.User != nil {
-		// Explicit fields win over the URL's, as in the library.
-		t.user = cmp.Or(t.user, u.User.Username())
-		_, inURL := u.User.Password()
-		t.hasPass = t.hasPass || inURL
-	}
+	t.user, t.hasPass = credentials(rdb)
 	t.tlsArgs = cliTLSArgs(opts, h)
 	r := Report{
 		Target:     h.Address,

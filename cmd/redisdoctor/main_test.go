@@ -261,6 +261,14 @@ func TestAuthErrors(t *testing.T) {
 			assert.Contains(t, lineOf(t, r.stdout, checkAuth), "OK    auth             authenticated with a password")
 			assert.NotContains(t, r.stdout+r.stderr, password)
 		})
+		t.Run("URL user wins over REDIS_USERNAME", func(t *testing.T) {
+			// The library connects as the URL's user; the report names that one.
+			testkit.SetLibraryEnv(t, "REDIS_URL", "redis://default:"+password+"@"+addr+"/0", "REDIS_USERNAME", "bob")
+			r := doctor(t)
+			require.Equal(t, exitHealthy, r.code)
+			assert.Contains(t, lineOf(t, r.stdout, checkAuth), "OK    auth             authenticated as ACL user default")
+			assert.NotContains(t, r.stdout, "bob")
+		})
 		t.Run("--url replaces REDIS_PASSWORD", func(t *testing.T) {
 			testkit.SetLibraryEnv(t, "REDIS_PASSWORD", wrong)
 			r := doctor(t, "--url", "redis://default:"+password+"@"+addr+"/0")

@@ -5,6 +5,8 @@ import (
 	"net"
 	"strconv"
 	"strings"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // target describes where the doctor connects, for the advice texts. It holds
@@ -45,6 +47,20 @@ func (t target) plainCLI(addr string) string {
 		return fmt.Sprintf("redis-cli -p %d", port)
 	}
 	return fmt.Sprintf("redis-cli -h %s -p %d", host, port)
+}
+
+// credentials returns the ACL user the client authenticates as and whether
+// it sends a password, read from the go-redis options the library built: the
+// URL's user and password win over Username and Password there, and the
+// doctor must not apply a rule of its own.
+func credentials(rdb redis.UniversalClient) (user string, hasPass bool) {
+	switch c := rdb.(type) {
+	case *redis.Client: // standalone, and the master behind Sentinel
+		return c.Options().Username, c.Options().Password != ""
+	case *redis.ClusterClient:
+		return c.Options().Username, c.Options().Password != ""
+	}
+	return "", false
 }
 
 // where names the server for people: its address, or the cluster seeds or
