@@ -2,6 +2,7 @@ package pyjson
 
 import (
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf16"
@@ -63,7 +64,8 @@ func appendString(b []byte, s string) []byte {
 // appendFloatRepr writes Python's repr of a finite float: the shortest
 // digits that round-trip, in exponent form when the decimal exponent is
 // below -4 or at least 16 (1e-05, 1e+16), otherwise positional with at
-// least one fractional digit (3.0, -0.0).
+// least one fractional digit (3.0, -0.0). strconv's 'e' form is Python's
+// (a sign and at least two exponent digits); only the switch point differs.
 func appendFloatRepr(b []byte, f float64) []byte {
 	if f == 0 {
 		if math.Signbit(f) {
@@ -73,67 +75,28 @@ func appendFloatRepr(b []byte, f float64) []byte {
 	}
 	var tmp [32]byte
 	e := strconv.AppendFloat(tmp[:0], f, 'e', -1, 64) // -d.ddde±dd
-	if e[0] == '-' {
-		b = append(b, '-')
-		e = e[1:]
+	if exp := decimalExponent(e); exp < -4 || exp >= 16 {
+		return append(b, e...)
 	}
-	var digitBuf [24]byte
-	digits := digitBuf[:0]
-	i := 0
-	for ; e[i] != 'e'; i++ {
-		if e[i] != '.' {
-			digits = append(digits, e[i])
-		}
+	start := len(b)
+	b = strconv.AppendFloat(b, f, 'f', -1, 64)
+	if slices.Index(b[start:], '.') < 0 {
+		b = append(b, ".0"...)
 	}
+	return b
+}
+
+// decimalExponent reads the exponent of strconv's 'e' form (…e±dd).
+func decimalExponent(e []byte) int {
+	i := slices.Index(e, 'e')
 	exp := 0
 	for _, c := range e[i+2:] {
 		exp = exp*10 + int(c-'0')
 	}
 	if e[i+1] == '-' {
-		exp = -exp
+		return -exp
 	}
-	switch decpt := exp + 1; {
-	case exp < -4 || exp >= 16:
-		b = appendExponentForm(b, digits, exp)
-	case decpt <= 0:
-		b = append(b, "0."...)
-		for range -decpt {
-			b = append(b, '0')
-		}
-		b = append(b, digits...)
-	case decpt >= len(digits):
-		b = append(b, digits...)
-		for range decpt - len(digits) {
-			b = append(b, '0')
-		}
-		b = append(b, ".0"...)
-	default:
-		b = append(b, digits[:decpt]...)
-		b = append(b, '.')
-		b = append(b, digits[decpt:]...)
-	}
-	return b
-}
-
-// appendExponentForm writes digits d.ddd with decimal exponent exp as
-// Python does: 1e-05, 1.5e+16 (a sign and at least two exponent digits).
-func appendExponentForm(b, digits []byte, exp int) []byte {
-	b = append(b, digits[0])
-	if len(digits) > 1 {
-		b = append(b, '.')
-		b = append(b, digits[1:]...)
-	}
-	b = append(b, 'e')
-	if exp < 0 {
-		b = append(b, '-')
-		exp = -exp
-	} else {
-		b = append(b, '+')
-	}
-	if exp < 10 {
-		b = append(b, '0')
-	}
-	return strconv.AppendInt(b, int64(exp), 10)
+	return exp
 }
 
 // appendJSONFloat writes a float as json.dumps does.
