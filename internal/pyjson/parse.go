@@ -114,12 +114,12 @@ func (p *parser) number() (any, error) {
 	if n == 0 {
 		return nil, p.errorf("malformed number")
 	}
-	s := string(p.data[p.pos : p.pos+n])
+	text := p.data[p.pos : p.pos+n]
 	p.pos += n
 	if isFloat {
-		return parseFloat(s), nil
+		return parseFloat(string(text)), nil // does not escape: no heap copy of a short number
 	}
-	return number(s), nil
+	return number(text), nil
 }
 
 // numberLen returns the length of the JSON number at the start of s (0

@@ -224,3 +224,17 @@ func TestUnmarshalPlainStructAllocations(t *testing.T) {
 	got := testing.AllocsPerRun(100, func() { _ = Unmarshal(data, &o) })
 	assert.LessOrEqual(t, got, base)
 }
+
+// BenchmarkUnmarshalAnyNumbers decodes numbers into Python's types, the
+// parser's path: each float is parsed from the text and boxed, each int
+// kept as its text.
+func BenchmarkUnmarshalAnyNumbers(b *testing.B) {
+	data := []byte(`[0.5, 1.25, -3.75, 1e-05, 2.5e+16, 123456.789, 0.1, 42, -7, 1000000]`)
+	b.ReportAllocs()
+	for b.Loop() {
+		var v any
+		if err := Unmarshal(data, &v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
