@@ -42,14 +42,9 @@ type Field struct {
 // whether encoding/json writes it: not when an embedded pointer on the way
 // is nil, nor when omitempty or omitzero leaves it out.
 func (f *Field) Value(v reflect.Value) (reflect.Value, bool) {
-	for _, i := range f.index {
-		if v.Kind() == reflect.Pointer {
-			if v.IsNil() {
-				return reflect.Value{}, false
-			}
-			v = v.Elem()
-		}
-		v = v.Field(i)
+	v, err := v.FieldByIndexErr(f.index) // fails only on a nil embedded pointer
+	if err != nil {
+		return reflect.Value{}, false
 	}
 	return v, !f.omit(v)
 }
