@@ -173,14 +173,13 @@ func (e *encoder) writeStruct(v value) error {
 		return err
 	}
 	defer e.leave(key, tracked)
-	order := st.declared
-	if e.sortKeys {
-		order = st.ByName
-	}
 	e.buf = append(e.buf, '{')
 	first := true
-	for _, fi := range order {
-		f := &st.Fields[fi]
+	for i := range st.Fields {
+		f := &st.Fields[i]
+		if e.sortKeys {
+			f = &st.Fields[st.ByName[i]]
+		}
 		fv, ok := f.Value(rv)
 		if !ok {
 			continue

@@ -21,8 +21,7 @@ type Struct struct {
 	Fields []Field
 	// ByName holds the positions of Fields in name order, the order of
 	// json.dumps(sort_keys=True).
-	ByName   []int
-	declared []int // 0, 1, 2, ...: Fields in declaration order
+	ByName []int
 }
 
 // Field is a struct field as encoding/json sees it.
@@ -87,9 +86,8 @@ func StructOf(t reflect.Type) *Struct {
 		return v.(*Struct)
 	}
 	fields := jsonFields(t)
-	st := &Struct{Fields: fields, declared: make([]int, len(fields)), ByName: make([]int, len(fields))}
+	st := &Struct{Fields: fields, ByName: make([]int, len(fields))}
 	for i := range fields {
-		st.declared[i] = i
 		st.ByName[i] = i
 		fields[i].key = append(appendString(nil, fields[i].Name), ": "...)
 	}
