@@ -46,16 +46,6 @@ func Hash(input any) (string, error) {
 	return hex.EncodeToString(e.digest.Sum(sum[:0])), nil
 }
 
-// HashText returns the text hash_input hashes: json.dumps(x,
-// sort_keys=True) for containers, str(x) otherwise.
-func HashText(input any) ([]byte, error) {
-	e := &encoder{sortKeys: true}
-	if err := e.hashText(input); err != nil {
-		return nil, err
-	}
-	return e.buf, nil
-}
-
 var hashEncoders = sync.Pool{New: func() any { return &encoder{sortKeys: true, digest: md5.New()} }}
 
 // spillSize is how much text a hashing encoder holds before it hands it to
