@@ -108,20 +108,22 @@ func getOrSet[T any](ctx context.Context, c *Client, op, k string, ttl time.Dura
 
 	// The flight carries the encoded value, never a typed one: callers of
 	// any type (two packages may both name theirs m.P) share it, and each
-	// decodes a copy of its own. The caller whose load ran keeps its value.
-	var loaded T
-	var ran bool
+	// decodes a copy of its own. The caller whose flight ran keeps the
+	// value it loaded or already decoded.
+	var own T
+	var haveOwn bool
 	ch := sh.flight.DoChan(k, func() (any, error) {
 		// A caller that missed just after another flight stored the value
 		// must not load again: look once more inside the flight.
 		if s, err := sh.rdb.Get(ctx, k).Result(); err == nil {
 			var v T
 			if decodeString(c.ser, s, &v) == nil {
+				own, haveOwn = v, true
 				return s, nil
 			}
 		}
 		v, enc, err := loadAndStore(ctx, c, k, ttl, load)
-		loaded, ran = v, err == nil
+		own, haveOwn = v, err == nil
 		return enc, err
 	})
 	select {
@@ -129,8 +131,8 @@ func getOrSet[T any](ctx context.Context, c *Client, op, k string, ttl time.Dura
 		if r.Err != nil {
 			return zero, opErr(op, k, r.Err)
 		}
-		if ran {
-			return loaded, nil
+		if haveOwn {
+			return own, nil
 		}
 		var v T
 		if err := decodeString(c.ser, r.Val.(string), &v); err != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -234,4 +235,68 @@ func TestGetOrSetLateMissDoesNotReload(t *testing.T) {
 			require.Equal(t, int32(1), calls.Load(), "wave %d", wave)
 		}
 	})
+}
+
+// storeAfterFirstGet stores a value under key right after the first GET
+// of it has read a miss, as another process finishing its load would.
+type storeAfterFirstGet struct {
+	once  sync.Once
+	store func()
+	key   string
+}
+
+func (h *storeAfterFirstGet) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *storeAfterFirstGet) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		h.after(cmd)
+		return err
+	}
+}
+
+func (h *storeAfterFirstGet) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		for _, cmd := range cmds {
+			h.after(cmd)
+		}
+		return err
+	}
+}
+
+func (h *storeAfterFirstGet) after(cmd redis.Cmder) {
+	if args := cmd.Args(); cmd.Name() == "get" && len(args) == 2 && args[1] == h.key {
+		h.once.Do(h.store)
+	}
+}
+
+// TestGetOrSetValueStoredDuringMissIsNotReloaded: a value stored between
+// the caller's miss and its flight is found by the flight's own read and
+// returned, decoded, without calling load.
+func TestGetOrSetValueStoredDuringMissIsNotReloaded(t *testing.T) {
+	c, mr := newMiniredisClient(t, Options{})
+	k, err := c.key("getorset", "p")
+	require.NoError(t, err)
+	enc, err := encodeValue(c.ser, samplePrediction())
+	require.NoError(t, err)
+	text, ok := enc.(string)
+	if b, isBytes := enc.([]byte); isBytes {
+		text, ok = string(b), true
+	}
+	require.True(t, ok, "encoded as %T", enc)
+	c.Redis().AddHook(&storeAfterFirstGet{key: k, store: func() { require.NoError(t, mr.Set(k, text)) }})
+
+	var calls atomic.Int32
+	p, err := GetOrSet(testCtx(t), c, "p", time.Minute, func(context.Context) (prediction, error) {
+		calls.Add(1)
+		return prediction{}, nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, samplePrediction(), p.norm())
+	assert.Equal(t, int32(0), calls.Load())
+	st := c.CacheStats()
+	assert.Equal(t, uint64(1), st.Misses)
+	assert.Equal(t, uint64(0), st.Hits)
+	assert.Equal(t, uint64(0), st.Loads)
 }
