@@ -191,7 +191,6 @@ func (c *Client) Close() error {
 		var loadsErr error
 		var wg sync.WaitGroup
 		wg.Go(func() { loadsErr = opErr("close", "", sh.loads.close(sh.opts.CloseTimeout)) })
-		sh.pubsub.closing.Store(true)
 		sh.subs.closeAll()
 		sh.pubsub.close()
 		sh.consumers.closeAll()

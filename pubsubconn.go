@@ -257,7 +257,9 @@ func (pc *pubsubConn) remove(s *Subscription) {
 	pc.checkReconnected() // s may have been the last one awaited
 	ps, lost := pc.ps, pc.lost
 	pc.mu.Unlock()
-	if len(gone) == 0 || pc.closing.Load() || pc.sh.pubsub.closing.Load() {
+	// A subscription closing with the client need not unsubscribe: its
+	// connection closes anyway.
+	if len(gone) == 0 || pc.closing.Load() || pc.sh.closed.Load() {
 		return
 	}
 	ctx := context.Background()

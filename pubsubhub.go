@@ -3,7 +3,6 @@ package redisclient
 import (
 	"context"
 	"sync"
-	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -16,9 +15,6 @@ type pubsubHub struct {
 	mu     sync.Mutex
 	conns  map[string]*pubsubConn
 	closed bool
-	// closing is set by Client.Close: subscriptions closing with it need
-	// not unsubscribe, their connections close anyway.
-	closing atomic.Bool
 }
 
 // join adds s to the connection of its node and returns once Redis has
