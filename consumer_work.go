@@ -106,17 +106,17 @@ func (c *Consumer) claimAgain(d *delivery) bool {
 // call runs the handler once, turning a panic into an error.
 func (c *Consumer) call(d *delivery) (err error) {
 	m := newStreamMessage(c.s, d.id, d.values, d.deliveries)
-	where := c.key + " " + d.id
+	// The error's key is built only on failure: most calls succeed.
 	defer func() {
 		if r := recover(); r != nil {
 			c.panics.Add(1)
-			err = opErr("handle stream message", where,
+			err = opErr("handle stream message", c.key+" "+d.id,
 				fmt.Errorf("delivery %d: %w: %v\n%s", d.deliveries, ErrHandlerPanic, r, debug.Stack()))
 		}
 	}()
 	if err := c.handler(c.ctx, m); err != nil {
 		c.handlerErr.Add(1)
-		return opErr("handle stream message", where, fmt.Errorf("delivery %d: %w", d.deliveries, err))
+		return opErr("handle stream message", c.key+" "+d.id, fmt.Errorf("delivery %d: %w", d.deliveries, err))
 	}
 	return nil
 }
