@@ -340,7 +340,8 @@ func (c *Client) PSubscribeWith(ctx context.Context, opts SubscribeOptions, hand
 
 // channel validates a channel name or pattern and returns its full form.
 func (c *Client) channel(op, name string, pattern bool) (string, error) {
-	if err := c.usable(op, c.prefix+name); err != nil {
+	full := c.prefix + name
+	if err := c.usable(op, full); err != nil {
 		return "", err
 	}
 	what := "channel"
@@ -350,7 +351,6 @@ func (c *Client) channel(op, name string, pattern bool) (string, error) {
 	if name == "" {
 		return "", opErr(op, c.ns, fmt.Errorf("%w: empty %s", ErrInvalidKey, what))
 	}
-	full := c.prefix + name
 	if pattern {
 		full = escapeGlob(c.prefix) + name
 	}
