@@ -120,7 +120,7 @@ func (s *Subscription) push(pc *pubsubConn, m *redis.Message) {
 		room := make(chan struct{})
 		s.room = room
 		s.mu.Unlock()
-		waited := pc.waitRoom(room, s.done, left)
+		waited := pc.waitRoom(room, s.ctx.Done(), left)
 		s.mu.Lock()
 		s.blocked += waited
 	}

@@ -43,8 +43,7 @@ type Subscription struct {
 	blocked  time.Duration // the reader's wait for room since the buffer was last half empty
 	shedding bool          // blocked reached BlockTimeout: full means drop
 
-	done   chan struct{}
-	ctx    context.Context // handler context
+	ctx    context.Context // handler context; cancelled when the subscription stops
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
@@ -101,7 +100,6 @@ func (c *Client) subscribe(ctx context.Context, kind string, opts SubscribeOptio
 		trim:    c.prefix,
 		handler: handler,
 		opts:    opts,
-		done:    make(chan struct{}),
 	}
 	if kind == "psubscribe" {
 		s.trim = escapeGlob(c.prefix)
@@ -111,7 +109,6 @@ func (c *Client) subscribe(ctx context.Context, kind string, opts SubscribeOptio
 	pc, err := c.shared.pubsub.join(ctx, s)
 	if err != nil {
 		// Messages of channels other subscriptions had may have reached it.
-		close(s.done)
 		s.cancel()
 		s.stop()
 		_ = s.awaitHandlers()
@@ -219,7 +216,6 @@ func (s *Subscription) pending() int {
 // (it would wait for itself until CloseTimeout); use go sub.Close() there.
 func (s *Subscription) Close() error {
 	s.closeOnce.Do(func() {
-		close(s.done)
 		s.cancel()
 		s.stop()
 		s.c.shared.pubsub.leave(s.pc, s)
