@@ -101,7 +101,7 @@ func (c *Consumer) readNew(block time.Duration) error {
 	}
 	now := time.Now()
 	for _, st := range streams {
-		c.handOver(st.Messages, now, nil, false)
+		c.handOver(st.Messages, now, nil)
 	}
 	return nil
 }
@@ -138,7 +138,7 @@ func (c *Consumer) takeOwn() (more bool, err error) {
 	if err != nil {
 		return true, err
 	}
-	c.handOver(msgs, time.Now(), counts, true)
+	c.handOver(msgs, time.Now(), counts)
 	return len(pend) == c.opts.BatchSize, nil
 }
 
@@ -194,16 +194,17 @@ func (c *Consumer) reclaim(cursor string) (string, error) {
 	for _, p := range pend {
 		counts[p.ID] = p.RetryCount
 	}
-	c.handOver(msgs, got, counts, true)
+	c.handOver(msgs, got, counts)
 	return next, nil
 }
 
 // handOver gives messages to the workers, in order. counts holds delivery
-// counts (nil: first deliveries); a message missing from it is no longer
-// ours. Messages already in our hands (reclaimed from ourselves because a
-// handler runs longer than MinIdle) are skipped. When Close interrupts, the
-// rest stay pending.
-func (c *Consumer) handOver(msgs []redis.XMessage, got time.Time, counts map[string]int64, reclaimed bool) {
+// counts of claimed messages (nil: first deliveries, from XREADGROUP); a
+// message missing from it is no longer ours. Messages already in our hands
+// (reclaimed from ourselves because a handler runs longer than MinIdle) are
+// skipped. When Close interrupts, the rest stay pending.
+func (c *Consumer) handOver(msgs []redis.XMessage, got time.Time, counts map[string]int64) {
+	reclaimed := counts != nil
 	ds := make([]*delivery, 0, len(msgs))
 	for _, m := range msgs {
 		n := int64(1)
