@@ -196,16 +196,8 @@ func (s *Subscription) stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stopped = true
-	for {
-		q, ok := s.queue.pop()
-		if !ok {
-			break
-		}
-		if q.m != nil {
-			s.dropped.Add(1)
-		}
-	}
-	s.queue.shrink()
+	s.dropped.Add(uint64(s.queue.messages()))
+	s.queue = ring{} // never used again: nothing is queued once stopped
 	if s.room != nil {
 		close(s.room)
 		s.room = nil
