@@ -30,18 +30,6 @@ func (r *ring) push(q queued) {
 	}
 }
 
-func (r *ring) pushFront(q queued) {
-	if r.n == len(r.buf) {
-		r.grow()
-	}
-	r.head = (r.head - 1 + len(r.buf)) % len(r.buf)
-	r.buf[r.head] = q
-	r.n++
-	if q.m == nil {
-		r.markers++
-	}
-}
-
 func (r *ring) pop() (queued, bool) {
 	if r.n == 0 {
 		return queued{}, false
@@ -57,21 +45,19 @@ func (r *ring) pop() (queued, bool) {
 }
 
 // dropOldest removes the oldest message, keeping any markers before it in
-// place.
+// place. Markers are all alike, so the message's slot becomes a marker and
+// the first one goes: the same entries, in the same order, one message less.
 func (r *ring) dropOldest() {
-	var marks int
-	for {
-		q, ok := r.pop()
-		if !ok {
-			break
+	for i := range r.n {
+		at := (r.head + i) % len(r.buf)
+		if r.buf[at].m == nil {
+			continue
 		}
-		if q.m != nil {
-			break
-		}
-		marks++
-	}
-	for range marks {
-		r.pushFront(queued{})
+		r.buf[at] = queued{}
+		r.buf[r.head] = queued{}
+		r.head = (r.head + 1) % len(r.buf)
+		r.n--
+		return
 	}
 }
 
