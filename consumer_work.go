@@ -111,7 +111,7 @@ func (c *Consumer) call(d *delivery) (err error) {
 		if r := recover(); r != nil {
 			c.panics.Add(1)
 			err = opErr("handle stream message", c.key+" "+d.id,
-				fmt.Errorf("delivery %d: %w: %v\n%s", d.deliveries, ErrHandlerPanic, r, debug.Stack()))
+				fmt.Errorf("delivery %d: %w", d.deliveries, handlerPanic(r, debug.Stack())))
 		}
 	}()
 	if err := c.handler(c.ctx, m); err != nil {
@@ -210,14 +210,5 @@ func (c *Consumer) pause(d time.Duration) bool {
 // report passes err to OnError, or logs it when there is none or OnError
 // panics.
 func (c *Consumer) report(err error) {
-	if c.opts.OnError == nil {
-		c.s.c.shared.log.Warn("redisclient: stream handler failed", "error", err)
-		return
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			c.s.c.shared.log.Error("redisclient: stream OnError panicked", "panic", r, "error", err)
-		}
-	}()
-	c.opts.OnError(err)
+	reportHandlerError(c.s.c.shared.log, "stream", c.opts.OnError, err)
 }

@@ -147,7 +147,7 @@ func (s *Subscription) call(msg Message) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.panics.Add(1)
-			err = opErr("handle message", msg.full, fmt.Errorf("%w: %v\n%s", ErrHandlerPanic, r, debug.Stack()))
+			err = opErr("handle message", msg.full, handlerPanic(r, debug.Stack()))
 		}
 	}()
 	if err := s.handler(s.ctx, msg); err != nil {
@@ -161,7 +161,7 @@ func (s *Subscription) notifyReconnect() {
 	defer func() {
 		if r := recover(); r != nil {
 			s.panics.Add(1)
-			s.report(opErr("reconnect callback", keyList(s.names), fmt.Errorf("%w: %v\n%s", ErrHandlerPanic, r, debug.Stack())))
+			s.report(opErr("reconnect callback", keyList(s.names), handlerPanic(r, debug.Stack())))
 		}
 	}()
 	s.opts.OnReconnect()
@@ -170,16 +170,7 @@ func (s *Subscription) notifyReconnect() {
 // report passes err to OnError, or logs it when there is none or OnError
 // panics.
 func (s *Subscription) report(err error) {
-	if s.opts.OnError == nil {
-		s.c.shared.log.Warn("redisclient: pubsub handler failed", "error", err)
-		return
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			s.c.shared.log.Error("redisclient: pubsub OnError panicked", "panic", r, "error", err)
-		}
-	}()
-	s.opts.OnError(err)
+	reportHandlerError(s.c.shared.log, "pubsub", s.opts.OnError, err)
 }
 
 // Stats returns a snapshot of the subscription's counters.
