@@ -38,8 +38,7 @@ func IsRetryable(err error) bool {
 
 // replyError returns the text of a server error reply wrapped in err.
 func replyError(err error) (string, bool) {
-	var re redis.Error
-	if errors.As(err, &re) {
+	if re, ok := errors.AsType[redis.Error](err); ok {
 		return re.Error(), true
 	}
 	return "", false
@@ -111,8 +110,7 @@ func isConnFailure(err error) bool {
 	}
 	// context.DeadlineExceeded is a net.Error too: only a real network
 	// error counts, not a bare context error.
-	var ne net.Error
-	if errors.As(err, &ne) && ne != context.DeadlineExceeded {
+	if ne, ok := errors.AsType[net.Error](err); ok && ne != context.DeadlineExceeded {
 		return true
 	}
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
@@ -121,12 +119,10 @@ func isConnFailure(err error) bool {
 // neverSent reports whether err proves the command never reached a server:
 // the connection could not be made or no pooled connection was free.
 func neverSent(err error) bool {
-	var de *dialError
-	if errors.As(err, &de) {
+	if _, ok := errors.AsType[*dialError](err); ok {
 		return true
 	}
-	var oe *net.OpError
-	if errors.As(err, &oe) && oe.Op == "dial" {
+	if oe, ok := errors.AsType[*net.OpError](err); ok && oe.Op == "dial" {
 		return true
 	}
 	return errors.Is(err, redis.ErrPoolTimeout) || errors.Is(err, redis.ErrPoolExhausted)
@@ -151,8 +147,8 @@ func (e *dialError) Unwrap() error { return e.err }
 // Timeout and Temporary keep the net.Error view of the dial error for code
 // that type-asserts rather than unwrapping.
 func (e *dialError) Timeout() bool {
-	var ne net.Error
-	return errors.As(e.err, &ne) && ne.Timeout()
+	ne, ok := errors.AsType[net.Error](e.err)
+	return ok && ne.Timeout()
 }
 
 func (e *dialError) Temporary() bool { return true }

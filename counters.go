@@ -139,8 +139,7 @@ func classifyRetry(err error) retryReason {
 	if neverSent(err) {
 		return retryDial
 	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
 		return retryTimeout
 	}
 	if isConnFailure(err) {
