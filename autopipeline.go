@@ -48,9 +48,8 @@ type autoPipeliner struct {
 	stop   chan struct{}        // closed by close: flushers end
 	wg     sync.WaitGroup       // flushers
 
-	mu      sync.Mutex // guards closed and the creation of node batchers
-	closed  bool
-	created []*batcher
+	mu     sync.Mutex // guards closed and the creation of node batchers
+	closed bool
 }
 
 func newAutoPipeliner(sh *shared) *autoPipeliner {
@@ -59,7 +58,6 @@ func newAutoPipeliner(sh *shared) *autoPipeliner {
 		ap.cc = cc
 	} else {
 		ap.single = newBatcher(ap, sh.breaker, "")
-		ap.created = append(ap.created, ap.single)
 	}
 	return ap
 }
@@ -163,7 +161,6 @@ func (ap *autoPipeliner) nodeBatcher(addr string) *batcher {
 	}
 	b := newBatcher(ap, nil, addr)
 	ap.nodes.Store(addr, b)
-	ap.created = append(ap.created, b)
 	return b
 }
 
@@ -175,12 +172,15 @@ func (ap *autoPipeliner) close() {
 		return
 	}
 	ap.mu.Lock()
-	ap.closed = true
-	all := ap.created
+	ap.closed = true // no node batcher is made from now on
 	ap.mu.Unlock()
-	for _, b := range all {
-		b.close()
+	if ap.single != nil {
+		ap.single.close()
 	}
+	ap.nodes.Range(func(_, b any) bool {
+		b.(*batcher).close()
+		return true
+	})
 	close(ap.stop)
 }
 
