@@ -57,7 +57,7 @@ func newAutoPipeliner(sh *shared) *autoPipeliner {
 	if cc, ok := sh.rdb.(*redis.ClusterClient); ok {
 		ap.cc = cc
 	} else {
-		ap.single = newBatcher(ap, sh.breaker, "")
+		ap.single = newBatcher(ap, sh.breaker)
 	}
 	return ap
 }
@@ -159,7 +159,7 @@ func (ap *autoPipeliner) nodeBatcher(addr string) *batcher {
 	if b, ok := ap.nodes.Load(addr); ok {
 		return b.(*batcher)
 	}
-	b := newBatcher(ap, nil, addr)
+	b := newBatcher(ap, nil)
 	ap.nodes.Store(addr, b)
 	return b
 }

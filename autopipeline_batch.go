@@ -61,8 +61,7 @@ func (w *waiter) release() {
 // is free, so batches grow with the load and a command waits at most for
 // the batch ahead of it.
 type batcher struct {
-	ap  *autoPipeliner
-	rdb redis.UniversalClient // pipelines go through all of its hooks
+	ap *autoPipeliner
 	// count is the breaker that counts each batch's outcome once: the
 	// client's on a single server or Sentinel, nil on a cluster (the node
 	// hooks count each node's part of a pipeline once).
@@ -71,7 +70,6 @@ type batcher struct {
 	// is not closed, the node's commands take the direct path, which fails
 	// fast.
 	guard atomic.Pointer[breaker]
-	addr  string // cluster node, "" otherwise
 
 	wake    chan struct{} // one token: the queue has commands
 	sending atomic.Int32  // batches being sent
@@ -82,8 +80,8 @@ type batcher struct {
 	closed  bool
 }
 
-func newBatcher(ap *autoPipeliner, count *breaker, addr string) *batcher {
-	return &batcher{ap: ap, rdb: ap.sh.rdb, count: count, addr: addr, wake: make(chan struct{}, 1)}
+func newBatcher(ap *autoPipeliner, count *breaker) *batcher {
+	return &batcher{ap: ap, count: count, wake: make(chan struct{}, 1)}
 }
 
 // enqueue queues w, starting the flushers on first use. It reports false
@@ -127,8 +125,9 @@ type flusher struct {
 func (b *batcher) flush() {
 	defer b.ap.wg.Done()
 	// A batch is an attempt of the retry hook, which therefore passes it
-	// through: each caller's own retry loop decides about its command.
-	f := &flusher{pl: b.rdb.Pipeline(), att: &attempt{}}
+	// through: each caller's own retry loop decides about its command. The
+	// client's pipeline goes through all of its hooks.
+	f := &flusher{pl: b.ap.sh.rdb.Pipeline(), att: &attempt{}}
 	f.ctx = withAttempt(context.Background(), f.att)
 	for {
 		select {
