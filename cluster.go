@@ -68,6 +68,16 @@ func eachMaster(ctx context.Context, cc *redis.ClusterClient, parallel bool, fn 
 	return ce
 }
 
+// eachNode runs fn on the server, or on every master of a cluster one after
+// the other (see eachMaster: the failures of some masters come back as a
+// *ClusterError).
+func (c *Client) eachNode(ctx context.Context, fn func(context.Context, redis.Cmdable) error) error {
+	if cc, ok := c.shared.rdb.(*redis.ClusterClient); ok {
+		return eachMaster(ctx, cc, false, func(ctx context.Context, node *redis.Client) error { return fn(ctx, node) })
+	}
+	return fn(ctx, c.shared.rdb)
+}
+
 // reloadEvery bounds how often failures ask go-redis to re-read the slot
 // map: a few times a second while a node is down, so that its slots follow
 // the replica that takes over within a fraction of a second.

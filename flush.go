@@ -35,19 +35,12 @@ const flushPage = 1000
 // the next page, so a page costs one round trip.
 func (c *Client) unlinkMatching(ctx context.Context, pattern string) (int64, error) {
 	var total int64
-	flushNode := func(ctx context.Context, node redis.Cmdable, cluster bool) error {
+	_, cluster := c.shared.rdb.(*redis.ClusterClient)
+	err := c.eachNode(ctx, func(ctx context.Context, node redis.Cmdable) error {
 		n, err := unlinkNode(ctx, node, pattern, cluster)
 		total += n
 		return err
-	}
-	var err error
-	if cc, ok := c.shared.rdb.(*redis.ClusterClient); ok {
-		err = eachMaster(ctx, cc, false, func(ctx context.Context, node *redis.Client) error {
-			return flushNode(ctx, node, true)
-		})
-	} else {
-		err = flushNode(ctx, c.shared.rdb, false)
-	}
+	})
 	if ce := (*ClusterError)(nil); errors.As(err, &ce) {
 		err = fmt.Errorf("%w; %d keys removed", err, total)
 	}

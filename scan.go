@@ -17,8 +17,8 @@ const scanBatch = 500
 // not stop the others; their failures come back in a *ClusterError. fn runs
 // on the caller's goroutine (Scan yields from it); when it returns
 // errStopScan, scanning ends there.
-func (c *Client) scanAll(ctx context.Context, pattern string, fn func(node redis.Cmdable, keys []string) error) error {
-	scanNode := func(ctx context.Context, node redis.Cmdable) error {
+func (c *Client) scanAll(ctx context.Context, pattern string, fn func(keys []string) error) error {
+	return c.eachNode(ctx, func(ctx context.Context, node redis.Cmdable) error {
 		var cursor uint64
 		for {
 			keys, next, err := node.Scan(ctx, cursor, pattern, scanBatch).Result()
@@ -26,7 +26,7 @@ func (c *Client) scanAll(ctx context.Context, pattern string, fn func(node redis
 				return err
 			}
 			if len(keys) > 0 {
-				if err := fn(node, keys); err != nil {
+				if err := fn(keys); err != nil {
 					return err
 				}
 			}
@@ -34,11 +34,7 @@ func (c *Client) scanAll(ctx context.Context, pattern string, fn func(node redis
 				return nil
 			}
 		}
-	}
-	if cc, ok := c.shared.rdb.(*redis.ClusterClient); ok {
-		return eachMaster(ctx, cc, false, func(ctx context.Context, node *redis.Client) error { return scanNode(ctx, node) })
-	}
-	return scanNode(ctx, c.shared.rdb)
+	})
 }
 
 var errStopScan = errors.New("scan stopped")
@@ -60,7 +56,7 @@ func (c *Client) Scan(ctx context.Context, match string) iter.Seq2[string, error
 			match = "*"
 		}
 		pattern := escapeGlob(c.prefix) + match
-		err := c.scanAll(ctx, pattern, func(_ redis.Cmdable, keys []string) error {
+		err := c.scanAll(ctx, pattern, func(keys []string) error {
 			for _, k := range keys {
 				if !yield(c.strip(k), nil) {
 					return errStopScan
