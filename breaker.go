@@ -279,7 +279,7 @@ func (b *breaker) record(ctx context.Context, err error) {
 		if b.failures.Add(1) >= b.threshold {
 			b.trip(err)
 		}
-	case err == nil || isReply(err):
+	case isReply(err): // the server answered: it is up
 		if b.failures.Load() != 0 {
 			b.failures.Store(0)
 		}
