@@ -226,10 +226,3 @@ func (ap *autoPipeliner) isMainChain(chain *atomic.Int32) bool {
 	chain.CompareAndSwap(chainUnknown, chainOther)
 	return false
 }
-
-// lookup returns the breaker of the node at addr, nil if it has none yet.
-func (r *nodeBreakers) lookup(addr string) *breaker {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.byAddr[addr]
-}

@@ -479,11 +479,17 @@ func (r *nodeBreakers) states() map[string]BreakerState {
 	return out
 }
 
-// stateOf returns the state of the breaker of the node at addr.
-func (r *nodeBreakers) stateOf(addr string) BreakerState {
+// lookup returns the breaker of the node at addr, nil if it has none yet.
+func (r *nodeBreakers) lookup(addr string) *breaker {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.byAddr[addr].State()
+	return r.byAddr[addr]
+}
+
+// stateOf returns the state of the breaker of the node at addr (closed when
+// it has none yet).
+func (r *nodeBreakers) stateOf(addr string) BreakerState {
+	return r.lookup(addr).State()
 }
 
 // close ends every breaker's probes; breakers made later start none.
