@@ -95,37 +95,46 @@ func TestCallsRacingCloseFailWithErrClosed(t *testing.T) {
 		_, err := c.HSet(ctx, "h", "f", "v")
 		require.NoError(t, err)
 
-		ops := closeRaceOps(c)
-		const goroutines = 100
-		var calls, closedErrs atomic.Int64
-		var mu sync.Mutex
-		var wrong []string
-		var wg sync.WaitGroup
-		for g := range goroutines {
-			wg.Go(func() {
-				for i := g; ; i++ {
-					err := ops[i%len(ops)](ctx)
-					calls.Add(1)
-					if err == nil {
-						continue
-					}
-					if !errors.Is(err, ErrClosed) {
-						mu.Lock()
-						wrong = append(wrong, fmt.Sprintf("op %d: %v", i%len(ops), err))
-						mu.Unlock()
-					} else {
-						closedErrs.Add(1)
-					}
-					return // every goroutine stops at its first error
-				}
-			})
-		}
-		require.Eventually(t, func() bool { return calls.Load() >= 5*goroutines }, 10*time.Second, time.Millisecond)
-		require.NoError(t, c.Close())
-		wg.Wait()
-		assert.Empty(t, wrong[:min(len(wrong), 10)], "%d calls failing because of Close did not wrap ErrClosed", len(wrong))
-		assert.EqualValues(t, goroutines, closedErrs.Load())
+		raceClose(t, ctx, c, closeRaceOps(c), func(n int64) bool { return n >= 5*closeRacers })
 	})
+}
+
+// closeRacers is how many goroutines raceClose runs.
+const closeRacers = 100
+
+// raceClose runs closeRacers goroutines calling ops in turn, each until its
+// first error; once ready(calls so far) holds it closes c. Every goroutine
+// must stop on an error wrapping ErrClosed.
+func raceClose(t *testing.T, ctx context.Context, c *Client, ops []func(context.Context) error, ready func(calls int64) bool) {
+	t.Helper()
+	var calls, closedErrs atomic.Int64
+	var mu sync.Mutex
+	var wrong []string
+	var wg sync.WaitGroup
+	for g := range closeRacers {
+		wg.Go(func() {
+			for i := g; ; i++ {
+				err := ops[i%len(ops)](ctx)
+				calls.Add(1)
+				if err == nil {
+					continue
+				}
+				if !errors.Is(err, ErrClosed) {
+					mu.Lock()
+					wrong = append(wrong, fmt.Sprintf("op %d: %v", i%len(ops), err))
+					mu.Unlock()
+				} else {
+					closedErrs.Add(1)
+				}
+				return // every goroutine stops at its first error
+			}
+		})
+	}
+	require.Eventually(t, func() bool { return ready(calls.Load()) }, 20*time.Second, time.Millisecond)
+	require.NoError(t, c.Close())
+	wg.Wait()
+	assert.Empty(t, wrong[:min(len(wrong), 10)], "%d calls failing because of Close did not wrap ErrClosed", len(wrong))
+	assert.EqualValues(t, closeRacers, closedErrs.Load())
 }
 
 func TestClosedErrorsFromGoRedisReadAsErrClosed(t *testing.T) {

@@ -19,6 +19,17 @@ import (
 	"github.com/systemtrader/redisclient/internal/testkit"
 )
 
+// newURLClient returns a plain go-redis client on url: "another client"
+// whose writes reach the near cache only through Redis.
+func newURLClient(t testing.TB, url string) *redis.Client {
+	t.Helper()
+	o, err := redis.ParseURL(url)
+	require.NoError(t, err)
+	other := redis.NewClient(o)
+	t.Cleanup(func() { _ = other.Close() })
+	return other
+}
+
 // liveTimeout bounds the wait for tracking to come up on a loaded machine.
 const liveTimeout = 20 * time.Second
 
@@ -77,10 +88,7 @@ func TestLocalCacheInvalidatedByOtherClient(t *testing.T) {
 	url := testkit.RequireEnv(t, testkit.EnvURL)
 	c := newTrackedClient(t, Options{URL: url})
 	ctx := testCtx(t)
-	o, err := redis.ParseURL(url)
-	require.NoError(t, err)
-	other := redis.NewClient(o)
-	t.Cleanup(func() { _ = other.Close() })
+	other := newURLClient(t, url)
 	t.Cleanup(func() { _, _ = c.FlushNamespace(context.Background()) })
 
 	for _, tc := range []struct {
@@ -328,10 +336,7 @@ func TestLocalCacheRandomizedStaleness(t *testing.T) {
 	c := newTrackedClient(t, Options{URL: url})
 	ctx := testCtx(t)
 	t.Cleanup(func() { _, _ = c.FlushNamespace(context.Background()) })
-	o, err := redis.ParseURL(url)
-	require.NoError(t, err)
-	other := redis.NewClient(o)
-	t.Cleanup(func() { _ = other.Close() })
+	other := newURLClient(t, url)
 
 	// Measure the invalidation delay: another client's SET returning to
 	// this client serving the new value.
@@ -450,47 +455,23 @@ func TestLocalCacheReadsRacingClose(t *testing.T) {
 	require.NoError(t, c.Set(ctx, "k", "v", time.Minute))
 	require.NoError(t, c.CacheModelPrediction(ctx, "m", "h1", 0.5, time.Minute))
 	primeCache(t, ctx, c, "k", "v")
-	reads := []func() error{
-		func() error { return c.Get(ctx, "k", new(string)) },
-		func() error { _, err := MGet[string](ctx, c, "k"); return err },
-		func() error {
+	reads := []func(context.Context) error{
+		func(ctx context.Context) error { return c.Get(ctx, "k", new(string)) },
+		func(ctx context.Context) error { _, err := MGet[string](ctx, c, "k"); return err },
+		func(ctx context.Context) error {
 			_, err := GetOrSet(ctx, c, "k", time.Minute, func(context.Context) (string, error) { return "loaded", nil })
 			return err
 		},
-		func() error { return c.GetCachedModelPrediction(ctx, "m", "h1", new(float64)) },
-		func() error { _, _, err := GetModelPredictions[float64](ctx, c, "m", []string{"h1"}); return err },
+		func(ctx context.Context) error { return c.GetCachedModelPrediction(ctx, "m", "h1", new(float64)) },
+		func(ctx context.Context) error {
+			_, _, err := GetModelPredictions[float64](ctx, c, "m", []string{"h1"})
+			return err
+		},
 	}
-	const goroutines = 100
-	var closedErrs atomic.Int64
-	var mu sync.Mutex
-	var wrong []string
-	var wg sync.WaitGroup
-	for g := range goroutines {
-		wg.Go(func() {
-			for i := g; ; i++ {
-				err := reads[i%len(reads)]()
-				if err == nil {
-					continue
-				}
-				if errors.Is(err, ErrClosed) {
-					closedErrs.Add(1)
-				} else {
-					mu.Lock()
-					wrong = append(wrong, fmt.Sprintf("read %d: %v", i%len(reads), err))
-					mu.Unlock()
-				}
-				return
-			}
-		})
-	}
-	require.Eventually(t, func() bool { return c.CacheStats().LocalHits >= 100*goroutines }, liveTimeout, time.Millisecond)
-	require.NoError(t, c.Close())
+	raceClose(t, ctx, c, reads, func(int64) bool { return c.CacheStats().LocalHits >= 100*closeRacers })
 	for i, read := range reads {
-		assert.ErrorIs(t, read(), ErrClosed, "read %d after Close returned", i)
+		assert.ErrorIs(t, read(ctx), ErrClosed, "read %d after Close returned", i)
 	}
-	wg.Wait()
-	assert.Empty(t, wrong[:min(len(wrong), 10)], "%d reads failing because of Close did not wrap ErrClosed", len(wrong))
-	assert.EqualValues(t, goroutines, closedErrs.Load())
 }
 
 // Glob characters and invalid UTF-8 in the namespace and the key: BCAST
@@ -500,10 +481,7 @@ func TestLocalCacheHostileNames(t *testing.T) {
 	c := newTrackedClient(t, Options{URL: url, Namespace: "g*[?]\xff\\" + uniqueNamespace(t)})
 	ctx := testCtx(t)
 	t.Cleanup(func() { _, _ = c.FlushNamespace(context.Background()) })
-	o, err := redis.ParseURL(url)
-	require.NoError(t, err)
-	other := redis.NewClient(o)
-	t.Cleanup(func() { _ = other.Close() })
+	other := newURLClient(t, url)
 
 	const key = "k*\xfe[x]"
 	require.NoError(t, c.Set(ctx, key, "1", time.Minute))
